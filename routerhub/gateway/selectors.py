@@ -1,0 +1,13 @@
+"""Reads for the gateway."""
+from __future__ import annotations
+
+from routerhub.tenants.models import ModelEndpoint, Tenant
+from training.routers import ROUTER_KINDS
+
+
+def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
+    """What a tenant may ask for: `router`, `router-<kind>-<threshold>` for each kind, and the
+    configured model names (plain proxied calls)."""
+    routers = ["router"] + [f"router-{kind}-{tenant.routing_threshold:g}" for kind in ROUTER_KINDS]
+    endpoints = list(ModelEndpoint.objects.filter(active=True).values_list("name", flat=True))
+    return routers + endpoints

@@ -1,0 +1,97 @@
+"""`make run`: the whole service in one foreground process tree.
+
+This process owns the embedded Postgres and Redis (when no DATABASE_URL / CELERY_BROKER_URL is
+set, settings started or attached them), migrates, seeds the demo, and supervises gunicorn, a
+Celery worker, Celery beat and the simulated upstream, all pointed at the same servers. Ctrl-C
+or SIGTERM stops the children, then the embedded servers; if a child dies, the rest stop too.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run web (gunicorn), Celery worker and beat, and the simulated upstream, after migrate + seed_demo."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--bind", default=os.environ.get("ROUTERHUB_BIND", "127.0.0.1"))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)))
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", 8)))
+        parser.add_argument("--sim-port", type=int, default=int(os.environ.get("ROUTERHUB_SIM_PORT", 9100)))
+        parser.add_argument("--no-sim", action="store_true", help="Do not start the simulated upstream.")
+
+    def handle(self, *args, **opts):
+        started = time.monotonic()
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("runstack: database migrated")
+        os.environ.setdefault("ROUTERHUB_SIM_UPSTREAM_URL", f"http://127.0.0.1:{opts['sim_port']}/v1")
+        call_command("seed_demo")
+
+        env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL,
+                   CELERY_BROKER_URL=settings.CELERY_BROKER_URL, ROUTERHUB_STATE_DIR=str(settings.STATE_DIR),
+                   PYTHONUNBUFFERED="1")
+        py, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        celery = [py, "-m", "celery", "-A", "routerhub"]
+        commands = {
+            "web": [py, "-m", "gunicorn", "routerhub.wsgi:application",
+                    "--bind", f"{opts['bind']}:{opts['port']}", "--worker-class", "gthread",
+                    "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
+                    "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-"],
+            "worker": celery + ["worker", "-Q", "default,training", "--concurrency", "2", "-l", "INFO",
+                                "-n", "routerhub@%h"],
+            "beat": celery + ["beat", "-l", "INFO", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+                              "--pidfile", ""],
+        }
+        if not opts["no_sim"]:
+            commands["sim-upstream"] = [py, manage, "sim_upstream", "--port", str(opts["sim_port"])]
+
+        children: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(signum=None, frame=None):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            for name, command in commands.items():
+                children[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
+            self.stdout.write(self.style.SUCCESS(
+                f"runstack: web on http://{opts['bind']}:{opts['port']}/ (admin at /admin/, health at /healthz), "
+                f"worker, beat{', simulated upstream on :' + str(opts['sim_port']) if not opts['no_sim'] else ''}; "
+                f"up in {time.monotonic() - started:.1f}s. Ctrl-C stops everything."))
+            while not stopping:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"runstack: {name} exited with {child.returncode}; stopping the rest")
+                        stopping = True
+                        break
+                time.sleep(0.3)
+        finally:
+            self._shutdown(children)
+        return None
+
+    def _shutdown(self, children: dict[str, subprocess.Popen]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, child in children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"runstack: {name} did not stop in time; killing it")
+                child.kill()
+                child.wait()
+        self.stdout.write("runstack: all processes stopped")
+        # The embedded Postgres and Redis (if this process started them) stop at interpreter exit.

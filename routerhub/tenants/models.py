@@ -1,0 +1,83 @@
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from training.routers import ROUTER_KINDS
+
+ROUTER_KIND_CHOICES = [(kind, kind.upper()) for kind in ROUTER_KINDS]
+
+
+class ModelEndpoint(models.Model):
+    """An upstream model reachable through an OpenAI-compatible API."""
+
+    name = models.CharField(max_length=128, unique=True, help_text="Model name as clients see it.")
+    upstream_model = models.CharField(max_length=200, help_text="Model id sent to the upstream.")
+    base_url = models.URLField(max_length=500, help_text="OpenAI-compatible base URL, e.g. https://api.openai.com/v1")
+    api_key_env = models.CharField(
+        max_length=128, blank=True,
+        help_text="Name of the environment variable that holds this endpoint's API key (never the key).",
+    )
+    input_price_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"),
+                                               help_text="USD per 1M input tokens.")
+    output_price_per_mtok = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"),
+                                                help_text="USD per 1M output tokens.")
+    timeout_s = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    max_retries = models.PositiveSmallIntegerField(default=1)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    default_router_kind = models.CharField(max_length=16, choices=ROUTER_KIND_CHOICES, default="mf")
+    routing_threshold = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Send to the strong model when P(strong wins) >= this threshold.",
+    )
+    strong_model = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="+")
+    weak_model = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="+")
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(routing_threshold__gte=0.0) & models.Q(routing_threshold__lte=1.0),
+                name="tenant_threshold_in_unit_interval",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ApiKey(models.Model):
+    """A tenant's API key. Only the SHA-256 of the secret is stored; the key is shown once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=128)
+    prefix = models.CharField(max_length=16, help_text="First characters of the key, for recognising it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.tenant.slug}/{self.name})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from routerhub.gateway.apis import ModelListApi
+from routerhub.ops.apis import HealthApi
+
+urlpatterns = [
+    path("healthz", HealthApi.as_view(), name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("v1/models", ModelListApi.as_view(), name="model-list"),
+]

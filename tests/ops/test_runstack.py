@@ -1,0 +1,33 @@
+"""`make run`'s supervisor: the whole stack comes up healthy and SIGTERM stops every process."""
+import signal
+import subprocess
+import sys
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import REPO, child_env, free_port, wait_for_http
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm():
+    port, sim_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "manage.py"), "runstack", "--port", str(port),
+                             "--sim-port", str(sim_port), "--web-workers", "1"],
+                            cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        health = wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc, expect=200)
+        assert health.json()["database"]["vector"]
+        assert httpx.get(f"http://127.0.0.1:{port}/admin/login/").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{sim_port}/v1/models").status_code == 200
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 4  # gunicorn, worker, beat, simulated upstream (+ their workers)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "all processes stopped" in output
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert alive == []

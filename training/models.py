@@ -1,0 +1,35 @@
+from django.db import models
+from django.db.models import Q
+
+from training.routers import ROUTER_KINDS
+
+
+class RouterVersion(models.Model):
+    """A trained router: hyperparameters, artifact, data fingerprint and evaluation metrics."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    kind = models.CharField(max_length=16, choices=[(k, k.upper()) for k in ROUTER_KINDS])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    model_names = models.JSONField(default=list, blank=True, help_text="Model names, in artifact index order.")
+    artifact = models.BinaryField(null=True, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    data_fingerprint = models.CharField(max_length=64, blank=True)
+    data_counts = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=Q(status="active"),
+                                    name="one_active_router_version_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.pk} ({self.status})"
