@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from pgvector.django import VectorField
 from django.db.models import Q
 
 from training.routers import ROUTER_KINDS
@@ -33,3 +35,15 @@ class RouterVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.pk} ({self.status})"
+
+
+class EmbeddingCacheEntry(models.Model):
+    """Every text is embedded once per backend, across imports, training and serving."""
+
+    backend = models.CharField(max_length=100)
+    text_sha256 = models.CharField(max_length=64)
+    embedding = VectorField(dimensions=settings.ROUTERHUB_EMBEDDING_DIM)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["backend", "text_sha256"], name="embedding_cache_key")]

@@ -1,4 +1,18 @@
-"""Routers: plain Python + numpy + torch, no Django import (see ../shared/STYLE.md)."""
+"""Routers: plain Python + numpy + torch, no Django import (see ../shared/STYLE.md).
 
-# Names of the router kinds a tenant may select; the registry of classes comes with the router core.
-ROUTER_KINDS = ("sw", "mf", "random")
+`ROUTERS` maps a kind to its class; the gateway and training look kinds up here.
+"""
+from training.routers.base import Battles, Router
+from training.routers.mf import MFRouter
+from training.routers.random import RandomRouter
+from training.routers.sw import SWRankingRouter, sw_win_rate_from_neighbors
+
+ROUTERS: dict[str, type[Router]] = {
+    "sw": SWRankingRouter,
+    "mf": MFRouter,
+    "random": RandomRouter,
+}
+ROUTER_KINDS = tuple(ROUTERS)
+
+__all__ = ["ROUTERS", "ROUTER_KINDS", "Battles", "Router", "MFRouter", "RandomRouter", "SWRankingRouter",
+           "sw_win_rate_from_neighbors"]

@@ -1,0 +1,72 @@
+"""Writes for the feedback app: the preference store and its imports."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from feedback.importers import ParsedBattle, parse_file
+from feedback.models import Preference, PreferencePrompt
+from training.embeddings import text_sha256
+from training.services import embedder_get, embeddings_for_texts
+
+
+@dataclass
+class ImportReport:
+    path: str
+    format: str
+    rows: int
+    battles: int
+    created: int
+    duplicates: int
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.errors)
+
+
+def preference_prompts_ensure(*, texts: list[str], progress: bool = False) -> dict[str, int]:
+    """PreferencePrompt ids by text sha256, creating (and embedding) the missing ones."""
+    by_sha = {text_sha256(text): text for text in texts}
+    existing = dict(PreferencePrompt.objects.filter(text_sha256__in=list(by_sha)).values_list("text_sha256", "id"))
+    missing = [sha for sha in by_sha if sha not in existing]
+    if missing:
+        embedder = embedder_get()
+        vectors = embeddings_for_texts([by_sha[sha] for sha in missing], progress=progress, embedder=embedder)
+        PreferencePrompt.objects.bulk_create(
+            [PreferencePrompt(text_sha256=sha, text=by_sha[sha], embedding=vector, embedding_backend=embedder.name)
+             for sha, vector in zip(missing, vectors)], batch_size=1000, ignore_conflicts=True)
+        existing.update(PreferencePrompt.objects.filter(text_sha256__in=missing).values_list("text_sha256", "id"))
+    return existing
+
+
+def preferences_store(*, battles: list[ParsedBattle], tenant=None, progress: bool = False,
+                      chunk: int = 5000) -> tuple[int, int]:
+    """Store parsed battles idempotently (by content hash). Returns (created, duplicates)."""
+    by_hash = {battle.content_hash: battle for battle in battles}
+    hashes = list(by_hash)
+    known: set[str] = set()
+    for start in range(0, len(hashes), chunk):
+        known.update(Preference.objects.filter(content_hash__in=hashes[start:start + chunk])
+                     .values_list("content_hash", flat=True))
+    new = [by_hash[h] for h in hashes if h not in known]
+    if not new:
+        return 0, len(battles)
+    prompt_ids = preference_prompts_ensure(texts=[battle.prompt for battle in new], progress=progress)
+    rows = [Preference(prompt_id=prompt_ids[text_sha256(b.prompt)], tenant=tenant, model_a=b.model_a,
+                       model_b=b.model_b, winner=b.winner, source=b.source[:100], judge=b.judge[:200],
+                       content_hash=b.content_hash, metadata=b.metadata) for b in new]
+    with transaction.atomic():
+        Preference.objects.bulk_create(rows, batch_size=chunk, ignore_conflicts=True)
+    return len(new), len(battles) - len(new)
+
+
+def preferences_import(*, path: str | Path, source: str | None = None, tenant=None,
+                       progress: bool = False) -> ImportReport:
+    """Import a battles / score-table JSONL or Arena CSV file. Raises UnknownFormat for other files."""
+    parsed = parse_file(path, source=source)
+    created, duplicates = preferences_store(battles=parsed.battles, tenant=tenant, progress=progress)
+    return ImportReport(path=str(path), format=parsed.format, rows=parsed.rows, battles=len(parsed.battles),
+                        created=created, duplicates=duplicates, errors=parsed.errors)

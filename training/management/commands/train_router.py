@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from training.management.commands.evaluate_router import parse_params
+from training.routers import ROUTERS
+from training.selectors import battles_load
+from training.services import router_fit, router_version_activate, router_version_create
+
+
+class Command(BaseCommand):
+    help = "Train a router on the stored preferences and save it as a candidate RouterVersion."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", required=True, choices=[k for k in ROUTERS if k != "random"])
+        parser.add_argument("--activate", action="store_true", help="Make it the active version of its kind.")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+        parser.add_argument("--source-weight", action="append", default=[], metavar="SOURCE=WEIGHT")
+
+    def handle(self, *args, **opts):
+        kind = opts["kind"]
+        params = parse_params([f"{kind}.{item}" for item in opts["param"]]).get(kind, {})
+        source_weights = {}
+        for item in opts["source_weight"]:
+            name, _, value = item.partition("=")
+            try:
+                source_weights[name] = float(value)
+            except ValueError:
+                raise CommandError(f"--source-weight {item!r}: expected SOURCE=NUMBER", returncode=2) from None
+        data_params = {"source_weights": source_weights} if source_weights else {}
+        battles = battles_load(**data_params)
+        if len(battles) == 0:
+            raise CommandError("no stored preferences to train on: run import_preferences first", returncode=2)
+        self.stdout.write(f"training {kind} on {len(battles)} battles, {len(battles.prompt_embeddings)} prompts, "
+                          f"{len(battles.models)} models")
+        try:
+            router = router_fit(kind=kind, battles=battles, params=params,
+                                progress=lambda fraction, message: self.stdout.write(f"  {fraction:4.0%} {message}"))
+        except TypeError as exc:
+            raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
+        version = router_version_create(router=router, battles=battles, data_params=data_params)
+        if opts["activate"]:
+            router_version_activate(version=version)
+        self.stdout.write(self.style.SUCCESS(f"router version {version.pk} ({kind}, {version.status})"))

@@ -1,0 +1,108 @@
+"""Writes for the training app: the embedding cache, router training and version lifecycle."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from training.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder, text_sha256
+from training.models import EmbeddingCacheEntry, RouterVersion
+from training.routers import ROUTERS, Battles, Router
+
+_embedder: Embedder | None = None
+_embedder_lock = threading.Lock()
+
+
+def embedder_get() -> Embedder:
+    """The process's embedder, built from settings on first use (loading happens on first embed)."""
+    global _embedder
+    if _embedder is None:
+        with _embedder_lock:
+            if _embedder is None:
+                _embedder = _embedder_from_settings()
+    return _embedder
+
+
+def _embedder_from_settings() -> Embedder:
+    backend = settings.ROUTERHUB_EMBEDDING_BACKEND
+    if backend == "local":
+        return MiniLMEmbedder(runtime=settings.ROUTERHUB_EMBEDDING_RUNTIME, quantize=settings.ROUTERHUB_EMBEDDING_INT8,
+                              threads=settings.ROUTERHUB_EMBEDDING_THREADS,
+                              cache_dir=settings.ROUTERHUB_MODEL_CACHE_DIR)
+    if backend == "openai":
+        return OpenAIEmbedder(model=settings.ROUTERHUB_OPENAI_EMBEDDING_MODEL, dim=settings.ROUTERHUB_EMBEDDING_DIM,
+                              base_url=settings.ROUTERHUB_OPENAI_EMBEDDING_BASE_URL,
+                              api_key=os.environ.get(settings.ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV))
+    raise ValueError(f"unknown ROUTERHUB_EMBEDDING_BACKEND {backend!r}: use 'local' or 'openai'")
+
+
+def embeddings_for_texts(texts: Sequence[str], *, progress: bool = False, embedder: Embedder | None = None,
+                         chunk: int = 5000) -> np.ndarray:
+    """Embeddings of `texts` (rows in order), computing only those not in the Postgres cache."""
+    embedder = embedder or embedder_get()
+    hashes = [text_sha256(text) for text in texts]
+    unique = dict(zip(hashes, texts))
+    found: dict[str, np.ndarray] = {}
+    keys = list(unique)
+    for start in range(0, len(keys), chunk):
+        rows = EmbeddingCacheEntry.objects.filter(backend=embedder.name, text_sha256__in=keys[start:start + chunk])
+        found.update((sha, np.asarray(vector, dtype=np.float32)) for sha, vector in rows.values_list("text_sha256", "embedding"))
+    missing = [sha for sha in keys if sha not in found]
+    if missing:
+        vectors = embedder.embed([unique[sha] for sha in missing], progress=progress)
+        EmbeddingCacheEntry.objects.bulk_create(
+            [EmbeddingCacheEntry(backend=embedder.name, text_sha256=sha, embedding=vector)
+             for sha, vector in zip(missing, vectors)], batch_size=1000, ignore_conflicts=True)
+        found.update(zip(missing, vectors))
+    if not hashes:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack([found[sha] for sha in hashes])
+
+
+def data_fingerprint(battles: Battles) -> str:
+    digest = hashlib.sha256()
+    for array in (battles.prompt_index, battles.model_a, battles.model_b, battles.outcome, battles.weight):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\n".join(battles.models).encode())
+    return digest.hexdigest()
+
+
+def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
+               progress: Callable[[float, str], None] | None = None) -> Router:
+    router = ROUTERS[kind](**(params or {}))
+    if kind == "mf":
+        return router.fit(battles, progress=progress)
+    return router.fit(battles)
+
+
+@transaction.atomic
+def router_version_create(*, router: Router, battles: Battles, data_params: dict | None = None,
+                          metrics: dict | None = None, store_artifact: bool | None = None) -> RouterVersion:
+    """A candidate version. SW keeps no arrays: it reads its neighbours from the preference store."""
+    store_artifact = router.kind != "sw" if store_artifact is None else store_artifact
+    artifact = router.to_bytes() if store_artifact else None
+    counts = {"battles": int(len(battles)), "prompts": int(len(battles.prompt_embeddings)),
+              "models": len(battles.models), **battles.meta.get("counts", {})}
+    return RouterVersion.objects.create(
+        kind=router.kind, hyperparameters={"router": router.get_params(), "data": data_params or {}},
+        model_names=list(router.models_), artifact=artifact,
+        artifact_sha256=hashlib.sha256(artifact).hexdigest() if artifact else "",
+        data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {})
+
+
+@transaction.atomic
+def router_version_activate(*, version: RouterVersion) -> RouterVersion:
+    """Make `version` the active one of its kind (the previous active one is retired), atomically."""
+    version = RouterVersion.objects.select_for_update().get(pk=version.pk)
+    RouterVersion.objects.select_for_update().filter(kind=version.kind, status=RouterVersion.Status.ACTIVE) \
+        .exclude(pk=version.pk).update(status=RouterVersion.Status.RETIRED)
+    version.status = RouterVersion.Status.ACTIVE
+    version.activated_at = timezone.now()
+    version.save(update_fields=["status", "activated_at"])
+    return version
