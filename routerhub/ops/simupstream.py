@@ -6,7 +6,7 @@ be recorded ahead (`--responses FILE` or `POST /_sim/responses`) so that a simul
 data set's real responses. Latency and failures are settable at start and at run time
 (`POST /_sim/config`), so tests can make one model fail and watch the gateway fall back.
 
-Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (streaming and not),
+Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (streaming and not), `POST /v1/embeddings`,
 `GET|POST /_sim/config`, `POST /_sim/responses`, `GET /_sim/stats`.
 No Django import: it runs from `manage.py sim_upstream` or from a plain Python process.
 """
@@ -168,6 +168,8 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         if self.path.rstrip("/") == "/v1/chat/completions":
             self._chat(body)
+        elif self.path.rstrip("/") == "/v1/embeddings":
+            self._embeddings(body)
         elif self.path == "/_sim/config":
             try:
                 self.state.update(body)
@@ -218,6 +220,24 @@ class SimHandler(BaseHTTPRequestHandler):
                          "logprobs": None, "finish_reason": finish}],
             "usage": usage,
         })
+
+    def _embeddings(self, body: dict) -> None:
+        """Deterministic unit vectors seeded by (model, text): same text, same vector."""
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return self._error(400, "input must be a string or a non-empty list of strings")
+        model, dim = body.get("model") or "sim-embedding", int(body.get("dimensions") or 1536)
+        data = []
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(f"{model}\n{text}".encode()).digest()[:8], "big")
+            rng = random.Random(seed)
+            vector = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+            norm = sum(x * x for x in vector) ** 0.5
+            data.append({"object": "embedding", "index": i, "embedding": [x / norm for x in vector]})
+        tokens = sum(count_tokens(t) for t in texts)
+        self._json(200, {"object": "list", "data": data, "model": model,
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _stream(self, completion_id, created, model, text, finish, usage) -> None:
         self.send_response(200)

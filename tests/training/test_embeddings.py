@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from training.embeddings import MiniLMEmbedder, OpenAIEmbedder
+from training.models import EmbeddingCacheEntry
+from training.services import embedder_get, embeddings_for_texts
+
+TEXTS = ["Hi", "What is the capital of France?",
+         "Explain, step by step, how a binary search tree keeps itself balanced after many insertions. " * 6, ""]
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(tmp_path_factory):
+    return MiniLMEmbedder(runtime="onnx", cache_dir=tmp_path_factory.mktemp("models"))
+
+
+def test_minilm_gives_unit_384_vectors_and_similar_texts_are_close(onnx_embedder):
+    vectors = onnx_embedder.embed(["How do I bake bread?", "What is a good bread recipe?", "Rust borrow checker"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.6 > vectors[0] @ vectors[2]
+
+
+@pytest.mark.slow
+def test_onnx_export_matches_the_torch_model_across_lengths_and_padding(onnx_embedder):
+    torch_vectors = MiniLMEmbedder(runtime="torch").embed(TEXTS)
+    onnx_vectors = onnx_embedder.embed(TEXTS, batch_size=4)  # one padded batch of mixed lengths
+    one_by_one = np.vstack([onnx_embedder.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose((torch_vectors * onnx_vectors).sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(onnx_vectors, one_by_one, atol=1e-5)
+
+
+@pytest.mark.django_db
+def test_nothing_is_embedded_twice():
+    embedder = embedder_get()
+    calls = []
+    original = embedder.embed
+
+    def counting_embed(texts, **kwargs):
+        calls.append(list(texts))
+        return original(texts, **kwargs)
+
+    embedder.embed = counting_embed
+    try:
+        first = embeddings_for_texts(["alpha question", "beta question", "alpha question"])
+        second = embeddings_for_texts(["beta question", "alpha question"])
+    finally:
+        del embedder.embed
+    assert calls == [["alpha question", "beta question"]]
+    assert EmbeddingCacheEntry.objects.count() == 2
+    np.testing.assert_allclose(second, first[[1, 0]], atol=1e-6)
+    np.testing.assert_allclose(first[0], first[2])
+
+
+def test_openai_backend_over_http_against_an_openai_compatible_server(sim):
+    embedder = OpenAIEmbedder(model="text-embedding-3-small", dim=384, base_url=sim, api_key="test")
+    vectors = embedder.embed(["one", "two", "one"], batch_size=2)
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    assert embedder.name == "openai:text-embedding-3-small:384"
+
+
+def test_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="unknown runtime"):
+        MiniLMEmbedder(runtime="tensorflow")

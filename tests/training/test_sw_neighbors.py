@@ -1,0 +1,51 @@
+"""SW at serving time: neighbours from pgvector (HNSW) agree with the exact in-memory scan."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from feedback.services import preferences_import
+from training.neighbors import BattleNeighborIndex
+from training.routers import SWRankingRouter
+from training.routers.sw import sw_win_rate_from_neighbors
+from training.selectors import battles_load
+from training.services import embeddings_for_texts
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+S, W = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
+QUERIES = ["Mia has 40 stickers and buys 3 packs of 12 stickers, then gives away a third. How many are left?",
+           "Quick question: what is the color of grass? One word please."]
+
+
+def serve(index, query, k):
+    nb = index.neighbors(query, k=k)
+    return sw_win_rate_from_neighbors(nb.similarities, nb.model_a, nb.model_b, nb.outcome, nb.weight, nb.models,
+                                      strong=S, weak=W)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("k", [30, 144])
+def test_pgvector_top_k_agrees_with_the_exact_scan(k):
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # 48 prompts x 3 battles
+    queries = embeddings_for_texts(QUERIES)
+    exact = SWRankingRouter(top_k=k).fit(battles_load()).predict_win_rate(queries, strong=S, weak=W)
+    index = BattleNeighborIndex()
+    served = [serve(index, q, k) for q in queries]
+    np.testing.assert_allclose(served, exact, atol=1e-6)
+    assert served[0] > served[1] + 0.1  # math needs the strong model more than chit-chat does
+
+
+@pytest.mark.django_db
+def test_a_new_preference_changes_sw_without_a_retrain():
+    from feedback.importers import ParsedBattle
+    from feedback.services import preferences_store
+
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    index = BattleNeighborIndex(refresh_s=3600)  # only a prompt it has not seen forces a refresh
+    query = embeddings_for_texts([QUERIES[1]])[0]
+    before = serve(index, query, 30)
+    # users of this tenant say the weak model loses on exactly this kind of question
+    preferences_store(battles=[ParsedBattle(QUERIES[1], S, W, "model_a", "feedback", "", f"u{i}", 0)
+                               for i in range(5)])
+    after = serve(index, query, 30)
+    assert after > before + 0.1
