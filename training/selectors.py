@@ -14,14 +14,19 @@ from training.routers import Battles
 OUTCOME = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
 
 
+HOLDOUT_PREFIX = "holdout:"
+
+
 def battles_load(*, tenant_id: int | None = None, exclude_prompt_sha256=(), source_weights: dict | None = None,
                  judged_weight: float = 1.0, focus_pair: tuple[str, str] | None = None, focus_weight: float = 1.0,
-                 max_created=None) -> Battles:
+                 max_created=None, holdout_source: str | None = None) -> Battles:
     """Stored battles as arrays: the shared ones (no tenant) plus `tenant_id`'s own.
 
     Weights: `source_weights[source]` (default 1; 0 drops a source), `judged_weight` for battles
     labelled by an LLM judge (0 drops them), `focus_weight` for battles between the two models of
     `focus_pair`. Prompts in `exclude_prompt_sha256` are left out (evaluation decontamination).
+    Battles that `evaluate_router --holdout` stored (source `holdout:…`) are evaluation data: they
+    are left out unless `holdout_source` names them.
     """
     where, params = ["(p.tenant_id IS NULL" + (" OR p.tenant_id = %s)" if tenant_id else ")")], []
     if tenant_id:
@@ -39,7 +44,7 @@ def battles_load(*, tenant_id: int | None = None, exclude_prompt_sha256=(), sour
     source_weights = source_weights or {}
     kept = []
     for prompt_id, sha, model_a, model_b, winner, weight, source, judge in rows:
-        if sha in excluded:
+        if sha in excluded or (source.startswith(HOLDOUT_PREFIX) and source != holdout_source):
             continue
         weight *= source_weights.get(source, 1.0)
         if _is_llm_judge(judge):

@@ -81,3 +81,15 @@ def test_a_missing_file_exits_2():
     with pytest.raises(CommandError) as caught:
         call_command("import_preferences", "/nonexistent/file.jsonl")
     assert caught.value.returncode == 2
+
+
+@pytest.mark.django_db
+def test_prompts_embedded_by_another_embedder_are_reembedded():
+    from feedback.services import preference_prompts_reembed
+
+    preferences_import(path=FIXTURES / "arena.csv")
+    PreferencePrompt.objects.update(embedding_backend="some-old-embedder", embedding=[0.0] * 383 + [1.0])
+    assert preference_prompts_reembed() == 3
+    assert preference_prompts_reembed() == 0
+    prompt = PreferencePrompt.objects.first()
+    assert prompt.embedding_backend != "some-old-embedder" and prompt.embedding[-1] != 1.0

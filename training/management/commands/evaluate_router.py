@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feedback.importers import UnknownFormat
 from feedback.services import preferences_import
-from training.evaluation import curves_plot, eval_set_load, holdout_import, holdout_split, routers_evaluate
+from training.evaluation import (curves_plot, eval_set_load, holdout_import, holdout_source, holdout_split,
+                                 routers_evaluate)
 from training.routers import ROUTERS
 
 
@@ -79,14 +80,16 @@ class Command(BaseCommand):
             self.stdout.write(f"imported {path}: {report.created} new battles, {report.duplicates} already stored, "
                               f"{report.skipped} malformed rows skipped")
         test_set = eval_set
+        data_params = {"source_weights": source_weights} if source_weights else {}
         if opts["holdout"] is not None:
             train_part, test_set = holdout_split(eval_set, fraction=opts["holdout"], seed=opts["seed"])
             created, existing = holdout_import(train_part, seed=opts["seed"], progress=True)
+            data_params["holdout_source"] = holdout_source(eval_set, opts["seed"])
             self.stdout.write(f"holdout: {len(train_part.rows)} eval rows as training data ({created} new battles, "
                               f"{existing} already stored); evaluating on the other {len(test_set.rows)}")
         train = opts["train"] is not None or opts["holdout"] is not None
         result = routers_evaluate(eval_set=test_set, routers=routers, train=train, router_params=router_params,
-                                  data_params={"source_weights": source_weights} if source_weights else None,
+                                  data_params=data_params,
                                   progress=True, log=self.stdout.write)
         result["holdout"] = opts["holdout"]
         result["seed"] = opts["seed"]

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from training.management.commands.evaluate_router import parse_params
 from training.routers import ROUTERS
+from feedback.services import preference_prompts_reembed
 from training.selectors import battles_load
 from training.services import router_fit, router_version_activate, router_version_create
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError(f"--source-weight {item!r}: expected SOURCE=NUMBER", returncode=2) from None
         data_params = {"source_weights": source_weights} if source_weights else {}
+        preference_prompts_reembed(progress=True)
         battles = battles_load(**data_params)
         if len(battles) == 0:
             raise CommandError("no stored preferences to train on: run import_preferences first", returncode=2)
