@@ -157,6 +157,11 @@ ROUTERHUB_OPENAI_EMBEDDING_MODEL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_MO
 ROUTERHUB_OPENAI_EMBEDDING_BASE_URL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_BASE_URL") or None
 ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV", "OPENAI_API_KEY")
 ROUTERHUB_MODEL_CACHE_DIR = STATE_DIR / "models"
+# Training data weights (see training.selectors.battles_load and the README's evaluation tables):
+# a tenant's own battles count this many times a shared one;
+ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10))
+# shared battles labelled by an LLM judge (off-domain, e.g. AlpacaEval) count this much.
+ROUTERHUB_SHARED_JUDGED_WEIGHT = float(os.environ.get("ROUTERHUB_SHARED_JUDGED_WEIGHT", 0))
 
 LOGGING = {
     "version": 1,

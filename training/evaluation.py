@@ -108,7 +108,8 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
         exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt
         battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
         result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
-                           "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"]}
+                           "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"],
+                           "weights": battles.meta["params"]}
         log(f"training data: {len(battles)} battles on {len(battles.prompt_embeddings)} prompts, "
             f"{len(battles.models)} models")
     for kind in routers:

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
+from training.selectors import battle_weight
+
 OUTCOME_SQL = "CASE p.winner WHEN 'model_a' THEN 1.0 WHEN 'model_b' THEN 0.0 ELSE 0.5 END"
+JUDGED_SQL = "CASE WHEN lower(p.judge) IN ('', 'human', 'user') THEN 0 ELSE 1 END"  # as selectors._is_llm_judge
 
 
 @dataclass
@@ -55,8 +58,8 @@ class BattleNeighborIndex:
                 return
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT p.id, p.prompt_id, p.model_a, p.model_b, {OUTCOME_SQL}, p.weight, "
-                               f"COALESCE(p.tenant_id, 0) FROM {self.battle_table} p WHERE p.id > %s ORDER BY p.id",
-                               [self._last_id])
+                               f"COALESCE(p.tenant_id, 0), {JUDGED_SQL} FROM {self.battle_table} p "
+                               f"WHERE p.id > %s ORDER BY p.id", [self._last_id])
                 rows = cursor.fetchall()
             if rows:
                 self._add(rows)
@@ -67,8 +70,8 @@ class BattleNeighborIndex:
             if name not in self._model_index:
                 self._model_index[name] = len(self._models)
                 self._models.append(name)
-        data = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4], r[5], r[6]) for r in rows],
-                        dtype=np.float64)
+        data = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4], r[5], r[6], r[7])
+                         for r in rows], dtype=np.float64)
         order = np.argsort(data[:, 0], kind="stable")
         data = data[order]
         prompt_ids, starts = np.unique(data[:, 0], return_index=True)
@@ -86,13 +89,22 @@ class BattleNeighborIndex:
     def _nearest_prompts(self, query: np.ndarray, n: int) -> list[tuple[int, float]]:
         vector = "[" + ",".join(f"{x:.7g}" for x in query) + "]"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(min(max(n, 40), 1000))])
+            # iterative scans (pgvector 0.8) keep searching when index entries point at dead rows
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, false), "
+                           "set_config('hnsw.iterative_scan', 'relaxed_order', false)", [str(min(max(n, 40), 1000))])
             cursor.execute(f"SELECT id, 1 - (embedding <=> %s::vector) FROM {self.prompt_table} "
                            f"ORDER BY embedding <=> %s::vector LIMIT %s", [vector, vector, n])
-            return cursor.fetchall()
+            return sorted(cursor.fetchall(), key=lambda row: -row[1])  # relaxed order: re-sort exactly
 
-    def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None) -> Neighbors:
-        """The k battles (shared, or `tenant_id`'s own) whose prompts are nearest to the query."""
+    def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None, own_weight: float | None = None,
+                  judged_weight: float = 1.0, shared_judged_weight: float | None = None) -> Neighbors:
+        """The k battles (shared, or `tenant_id`'s own) whose prompts are nearest to the query, with
+        the training weights of `training.selectors.battles_load` (own data, judged labels)."""
+        from django.conf import settings
+
+        own_weight = settings.ROUTERHUB_OWN_DATA_WEIGHT if own_weight is None else own_weight
+        if shared_judged_weight is None:
+            shared_judged_weight = settings.ROUTERHUB_SHARED_JUDGED_WEIGHT
         self.refresh()
         query = np.asarray(query_embedding, dtype=np.float32).ravel()
         n_prompts = min(k, int(k / max(self.battles_per_prompt, 1.0) * 2) + 16)
@@ -121,5 +133,8 @@ class BattleNeighborIndex:
         if not chunks:
             return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), list(self._models))
         rows, similarities = np.vstack(chunks)[:k], np.concatenate(sims)[:k]
-        return Neighbors(similarities, rows[:, 0].astype(int), rows[:, 1].astype(int), rows[:, 2], rows[:, 3],
-                         list(self._models))
+        weight = battle_weight(rows[:, 3], own=rows[:, 4] != 0, judged=rows[:, 5] != 0, own_weight=own_weight,
+                               judged_weight=judged_weight, shared_judged_weight=shared_judged_weight)
+        keep = weight > 0
+        return Neighbors(similarities[keep], rows[keep, 0].astype(int), rows[keep, 1].astype(int), rows[keep, 2],
+                         weight[keep], list(self._models))

@@ -80,7 +80,7 @@ def test_sw_weights_closer_battles_more():
     # two battles: the very similar one says strong wins, a far one says weak wins
     models = ["strong", "weak"]
     close_wins = sw_win_rate_from_neighbors([0.9, 0.1], [0, 1], [1, 0], [1.0, 1.0], [1.0, 1.0], models,
-                                            strong="strong", weak="weak", ridge=1e-6)
+                                            strong="strong", weak="weak", gamma=10.0, ridge=1e-6)
     # γ^(1+1) = 100 against γ^(1+1/9) ≈ 12.9: P(strong) = 100 / 112.9
     assert close_wins == pytest.approx(100 / (100 + 10 ** (1 + 0.1 / 0.9)), abs=1e-4)
 

@@ -21,7 +21,8 @@ class MFRouter(Router):
 
     def __init__(self, dim: int = 128, epochs: int = 20, batch_size: int = 2048, lr: float = 3e-3,
                  weight_decay: float = 1e-5, noise: float = 0.05, tie_target: float = 0.5,
-                 random_state: int = 0, threads: int | None = None):
+                 cosine_lr: bool = False, average_last: float = 0.0, random_state: int = 0,
+                 threads: int | None = None):
         self.dim = dim
         self.epochs = epochs
         self.batch_size = batch_size
@@ -29,6 +30,8 @@ class MFRouter(Router):
         self.weight_decay = weight_decay
         self.noise = noise
         self.tie_target = tie_target
+        self.cosine_lr = cosine_lr  # decay the learning rate to 0 along a cosine
+        self.average_last = average_last  # average the weights of this last share of epochs (SWA)
         self.random_state = random_state
         self.threads = threads
 
@@ -58,6 +61,10 @@ class MFRouter(Router):
         optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
         n = len(target)
+        steps = self.epochs * ((n + self.batch_size - 1) // self.batch_size)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps) if self.cosine_lr else None
+        average_from = self.epochs - int(round(self.average_last * self.epochs))
+        averaged, n_averaged = None, 0
         self.training_log_ = []
         started = time.monotonic()
         for epoch in range(self.epochs):
@@ -75,11 +82,22 @@ class MFRouter(Router):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 total += float(loss.detach()) * len(batch)
+            if self.average_last and epoch >= average_from:
+                snapshot = [p.detach().clone() for p in params]
+                averaged = snapshot if averaged is None else [a + (s - a) / (n_averaged + 1)
+                                                              for a, s in zip(averaged, snapshot)]
+                n_averaged += 1
             self.training_log_.append({"epoch": epoch + 1, "loss": total / n,
                                        "seconds": round(time.monotonic() - started, 2)})
             if progress is not None:
                 progress((epoch + 1) / self.epochs, f"epoch {epoch + 1}/{self.epochs} loss {total / n:.4f}")
+        if averaged is not None:
+            with torch.no_grad():
+                for param, value in zip(params, averaged):
+                    param.copy_(value)
         self.models_ = list(battles.models)
         self.model_embeddings_ = model_embeddings.weight.detach().numpy().copy()
         self.projection_ = projection.weight.detach().numpy().copy()  # (dim, text_dim)

@@ -1,10 +1,13 @@
 """Similarity-weighted (SW) Bradley-Terry ranking, as in RouteLLM.
 
-For a query q, each battle i is weighted by γ^(1 + S_i) with S_i = cos(q, q_i) / max_j cos(q, q_j)
-(γ = 10), a weighted Bradley-Terry model is fitted on those battles (ties half a win to each
+For a query q, each battle i is weighted by γ^(1 + S_i) with S_i = cos(q, q_i) / max_j cos(q, q_j),
+a weighted Bradley-Terry model is fitted on those battles (ties half a win to each
 side), and P(strong wins) = σ(r_strong − r_weak). `top_k` restricts the fit to the k most similar
 battles: that is what serving does with pgvector's HNSW index (`sw_win_rate_from_neighbors`),
 so that latency does not grow with the number of stored battles.
+
+γ defaults to 100, not the paper's 10: on the development sets γ = 100 lifted RouterBench test from
+0.586 to 0.608 APGR and in-domain GSM8K from 0.605 to 0.627 (README, "What mattered").
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ def similarity_weights(similarities: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def sw_win_rate_from_neighbors(similarities, model_a, model_b, outcome, weight, models: list[str], *,
-                               strong: str, weak: str, gamma: float = 10.0, ridge: float = 1.0) -> float:
+                               strong: str, weak: str, gamma: float = 100.0, ridge: float = 1.0) -> float:
     """P(strong beats weak) from a query's neighbour battles (model indexes into `models`)."""
     if strong not in models or weak not in models or len(outcome) == 0:
         return 0.5  # no evidence about this pair among the neighbours
@@ -39,7 +42,7 @@ class SWRankingRouter(Router):
     kind = "sw"
     _arrays = ("prompt_embeddings_", "prompt_index_", "model_a_", "model_b_", "outcome_", "weight_")
 
-    def __init__(self, gamma: float = 10.0, top_k: int | None = None, ridge: float = 1.0,
+    def __init__(self, gamma: float = 100.0, top_k: int | None = None, ridge: float = 1.0,
                  batch_size: int = 256):
         self.gamma = gamma
         self.top_k = top_k

@@ -45,6 +45,10 @@ class Command(BaseCommand):
                             help="Router hyperparameter, e.g. mf.epochs=30 or sw.top_k=1000 (repeatable).")
         parser.add_argument("--source-weight", action="append", default=[], metavar="SOURCE=WEIGHT",
                             help="Weight of a training source (0 leaves it out), repeatable.")
+        parser.add_argument("--own-weight", type=float, default=None,
+                            help="Weight of the holdout rows (the tenant's own data) [ROUTERHUB_OWN_DATA_WEIGHT].")
+        parser.add_argument("--shared-judged-weight", type=float, default=None,
+                            help="Weight of shared LLM-judge battles [ROUTERHUB_SHARED_JUDGED_WEIGHT].")
         parser.add_argument("--json", dest="json_out", metavar="OUT")
         parser.add_argument("--plot", metavar="OUT.png")
 
@@ -81,6 +85,9 @@ class Command(BaseCommand):
                               f"{report.skipped} malformed rows skipped")
         test_set = eval_set
         data_params = {"source_weights": source_weights} if source_weights else {}
+        for name in ("own_weight", "shared_judged_weight"):
+            if opts[name] is not None:
+                data_params[name] = opts[name]
         if opts["holdout"] is not None:
             train_part, test_set = holdout_split(eval_set, fraction=opts["holdout"], seed=opts["seed"])
             created, existing = holdout_import(train_part, seed=opts["seed"], progress=True)
