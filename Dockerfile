@@ -12,5 +12,5 @@ COPY . .
 RUN useradd --system --home /app routerhub && mkdir -p /var/lib/routerhub && chown routerhub /var/lib/routerhub
 USER routerhub
 EXPOSE 8000
-CMD ["gunicorn", "routerhub.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
+CMD ["gunicorn", "routerhub.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--no-control-socket", \
      "--workers", "2", "--threads", "8", "--timeout", "120"]

@@ -74,3 +74,12 @@ def test_evaluate_router_on_shared_gsm8k_holdout_beats_random(tmp_path):
     result = json.loads(out.read_text())
     assert result["eval"]["n"] == 1307 - 654  # the test half
     assert result["routers"]["sw"]["apgr"] > result["routers"]["random"]["apgr"]
+
+
+@pytest.mark.django_db
+def test_bench_routing_runs_and_prints_its_figures(capsys):
+    call_command("bench_routing", "--sizes", "600", "--k", "50", "--repeat", "5", "--runtimes", "onnx")
+    out = capsys.readouterr().out
+    for line in ("single-query embedding", "SW scoring, 600 synthetic battles", "k=   50: p50",
+                 "MF scoring (embedding excluded): p50", "decisions per second"):
+        assert line in out

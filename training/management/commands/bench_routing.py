@@ -88,7 +88,7 @@ class Command(BaseCommand):
             cursor.execute("DROP TABLE IF EXISTS bench_prompt, bench_battle")
             cursor.execute("CREATE TEMP TABLE bench_prompt (id bigint PRIMARY KEY, embedding vector(%s))" % dim)
             cursor.execute("CREATE TEMP TABLE bench_battle (id bigserial PRIMARY KEY, prompt_id bigint, model_a text, "
-                           "model_b text, winner text, weight double precision, tenant_id bigint)")
+                           "model_b text, winner text, weight double precision, tenant_id bigint, judge text DEFAULT '')")
             centers = rng.normal(size=(200, dim)).astype(np.float32)
             with cursor.connection.cursor().copy("COPY bench_prompt (id, embedding) FROM STDIN") as copy:
                 for start in range(0, n_prompts, 10000):

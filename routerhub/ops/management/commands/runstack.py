@@ -45,7 +45,8 @@ class Command(BaseCommand):
             "web": [py, "-m", "gunicorn", "routerhub.wsgi:application",
                     "--bind", f"{opts['bind']}:{opts['port']}", "--worker-class", "gthread",
                     "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
-                    "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-"],
+                    "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-",
+                    "--no-control-socket"],  # gunicorn 27 would share one socket path per user
             "worker": celery + ["worker", "-Q", "default,training", "--concurrency", "2", "-l", "INFO",
                                 "-n", "routerhub@%h"],
             "beat": celery + ["beat", "-l", "INFO", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
