@@ -1,11 +1,21 @@
-"""SW's neighbours at query time: the top-k nearest stored battles for a query embedding.
+"""SW at query time, over the preference store, in time that does not grow with the store.
 
-Prompts come from pgvector's HNSW index on `feedback_preferenceprompt` (one row per prompt, so
-the index holds no duplicate vectors); each prompt's battles come from an in-process index of
-the preference table that is refreshed incrementally (new rows by id) every `refresh_s` seconds,
-and at once when the HNSW search returns a prompt the index has not seen yet. So a new
-preference changes SW's answer within seconds, without a retrain, and scoring cost does not grow
-with the number of stored battles.
+The exact SW weighs every stored battle by γ^(1 + S/max S). Scanning them all per request grows
+with the store, and keeping only the top-k nearest loses most of the evidence (with γ = 100 the
+many distant battles still carry most of the weight together). So the index splits the sum:
+
+- the **near** part, exact: the prompts nearest to the query from pgvector's HNSW index on
+  `feedback_preferenceprompt`, expanded to their battles (`neighbors`);
+- the **far** part, summarized: every stored prompt belongs to one of C clusters (k-means on the
+  prompt embeddings); per cluster and per owner (shared, or a tenant) the index keeps the weighted
+  win/game counts of each model pair and the sum of its prompts' embeddings, so the cluster's mean
+  similarity to the query is exact (q · mean) and its weight is γ^(1 + mean S / max S). The near
+  prompts' own counts are taken out of their clusters, so nothing counts twice.
+
+Battles are read incrementally (new rows by id) every `refresh_s` seconds, and at once when the
+HNSW search returns a prompt the index has not seen, so a new preference changes SW's answer
+within seconds without a retrain. Weights (a tenant's own data, LLM-judge labels) are those of
+`training.selectors.battles_load`.
 """
 from __future__ import annotations
 
@@ -16,10 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection
 
+from training.routers.bradley_terry import bt_ratings, sigmoid
 from training.selectors import battle_weight
 
 OUTCOME_SQL = "CASE p.winner WHEN 'model_a' THEN 1.0 WHEN 'model_b' THEN 0.0 ELSE 0.5 END"
 JUDGED_SQL = "CASE WHEN lower(p.judge) IN ('', 'human', 'user') THEN 0 ELSE 1 END"  # as selectors._is_llm_judge
+# columns of the per-prompt battle rows kept in memory
+A, B, OUTCOME, WEIGHT, OWNER = range(5)
 
 
 @dataclass
@@ -30,6 +43,7 @@ class Neighbors:
     outcome: np.ndarray
     weight: np.ndarray
     models: list[str]
+    prompt_ids: list[int]
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -37,19 +51,27 @@ class Neighbors:
 
 class BattleNeighborIndex:
     def __init__(self, *, prompt_table: str = "feedback_preferenceprompt", battle_table: str = "feedback_preference",
-                 refresh_s: float = 2.0):
+                 refresh_s: float = 2.0, max_clusters: int = 1024, random_state: int = 0):
         self.prompt_table = prompt_table
         self.battle_table = battle_table
         self.refresh_s = refresh_s
+        self.max_clusters = max_clusters
+        self.random_state = random_state
         self._lock = threading.Lock()
         self._models: list[str] = []
         self._model_index: dict[str, int] = {}
-        self._by_prompt: dict[int, np.ndarray] = {}  # prompt id -> rows (model_a, model_b, outcome, weight, tenant)
+        self._by_prompt: dict[int, np.ndarray] = {}  # prompt id -> rows (A, B, OUTCOME, WEIGHT, OWNER)
         self._last_id = 0
         self._battles = 0
         self._refreshed_at = 0.0
+        # far-part summaries
+        self._centroids: np.ndarray | None = None
+        self._prompt_cluster: dict[int, int] = {}
+        self._pairs: dict[tuple[int, int], int] = {}
+        self._owners: dict[int, dict] = {}  # owner -> {"wins", "games": (C, K), "emb": (C, d), "n": (C,), "battles"}
+        self._prompt_owner_seen: set[tuple[int, int]] = set()
 
-    # --- the in-process battle index
+    # --- keeping up with the store
     def refresh(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._refreshed_at < self.refresh_s:
             return
@@ -66,20 +88,86 @@ class BattleNeighborIndex:
             self._refreshed_at = time.monotonic()
 
     def _add(self, rows) -> None:
+        from django.conf import settings
+
         for name in {r[2] for r in rows} | {r[3] for r in rows}:
             if name not in self._model_index:
                 self._model_index[name] = len(self._models)
                 self._models.append(name)
-        data = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4], r[5], r[6], r[7])
-                         for r in rows], dtype=np.float64)
-        order = np.argsort(data[:, 0], kind="stable")
-        data = data[order]
+        raw = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4], r[5], r[6], r[7])
+                        for r in rows], dtype=np.float64)
+        weight = battle_weight(raw[:, 4], own=raw[:, 5] != 0, judged=raw[:, 6] != 0,
+                               own_weight=settings.ROUTERHUB_OWN_DATA_WEIGHT, judged_weight=1.0,
+                               shared_judged_weight=settings.ROUTERHUB_SHARED_JUDGED_WEIGHT)
+        data = np.column_stack([raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3], weight, raw[:, 5]])[weight > 0]
+        data = data[np.argsort(data[:, 0], kind="stable")]
         prompt_ids, starts = np.unique(data[:, 0], return_index=True)
-        for prompt_id, chunk in zip(prompt_ids.astype(int), np.split(data[:, 1:], starts[1:])):
+        chunks = dict(zip(prompt_ids.astype(int).tolist(), np.split(data[:, 1:], starts[1:])))
+        for prompt_id, chunk in chunks.items():
             previous = self._by_prompt.get(prompt_id)
             self._by_prompt[prompt_id] = chunk if previous is None else np.vstack([previous, chunk])
         self._last_id = max(self._last_id, int(rows[-1][0]))
         self._battles += len(rows)
+        self._summarize(chunks)
+
+    def _embeddings(self, prompt_ids: list[int]) -> dict[int, np.ndarray]:
+        out = {}
+        with connection.cursor() as cursor:
+            for start in range(0, len(prompt_ids), 5000):
+                cursor.execute(f"SELECT id, embedding::text FROM {self.prompt_table} WHERE id = ANY(%s)",
+                               [prompt_ids[start:start + 5000]])
+                for pid, text in cursor.fetchall():
+                    out[pid] = np.array(text.strip("[]").split(","), dtype=np.float32)
+        return out
+
+    def _summarize(self, chunks: dict[int, np.ndarray]) -> None:
+        """Add new battles to the cluster summaries (building the clusters once there are enough prompts)."""
+        if self._centroids is None:
+            if len(self._by_prompt) < 32:
+                return
+            chunks = self._by_prompt  # first build: every prompt seen so far
+            embeddings = self._embeddings(list(chunks))
+            self._centroids = _kmeans(np.stack(list(embeddings.values())),
+                                      min(self.max_clusters, max(len(embeddings) // 8, 4)), self.random_state)
+        else:
+            embeddings = self._embeddings([pid for pid in chunks if pid not in self._prompt_cluster])
+        for pid, vector in embeddings.items():
+            self._prompt_cluster[pid] = int(np.argmax(self._centroids @ vector))
+        for pid, rows in chunks.items():
+            cluster = self._prompt_cluster[pid]
+            for owner in np.unique(rows[:, OWNER]).astype(int).tolist():
+                mine = rows[rows[:, OWNER] == owner]
+                stats = self._owner_stats(owner)
+                keys = [self._pair_id(int(a), int(b)) for a, b in zip(mine[:, A], mine[:, B])]
+                self._grow(stats)
+                lo_wins = np.where(mine[:, A] < mine[:, B], mine[:, OUTCOME], 1.0 - mine[:, OUTCOME])
+                np.add.at(stats["wins"][cluster], keys, mine[:, WEIGHT] * lo_wins)
+                np.add.at(stats["games"][cluster], keys, mine[:, WEIGHT])
+                stats["battles"] += len(mine)
+                if (pid, owner) not in self._prompt_owner_seen:  # the cluster's mean counts each prompt once
+                    self._prompt_owner_seen.add((pid, owner))
+                    vector = embeddings[pid] if pid in embeddings else self._embeddings([pid])[pid]
+                    stats["emb"][cluster] += vector
+                    stats["n"][cluster] += 1
+
+    def _owner_stats(self, owner: int) -> dict:
+        if owner not in self._owners:
+            n_clusters, dim = self._centroids.shape
+            self._owners[owner] = {"wins": np.zeros((n_clusters, 0)), "games": np.zeros((n_clusters, 0)),
+                                   "emb": np.zeros((n_clusters, dim)), "n": np.zeros(n_clusters), "battles": 0}
+        return self._owners[owner]
+
+    def _pair_id(self, a: int, b: int) -> int:
+        key = (min(a, b), max(a, b))
+        if key not in self._pairs:
+            self._pairs[key] = len(self._pairs)
+        return self._pairs[key]
+
+    def _grow(self, stats: dict[str, np.ndarray]) -> None:
+        missing = len(self._pairs) - stats["wins"].shape[1]
+        if missing > 0:
+            stats["wins"] = np.pad(stats["wins"], ((0, 0), (0, missing)))
+            stats["games"] = np.pad(stats["games"], ((0, 0), (0, missing)))
 
     @property
     def battles_per_prompt(self) -> float:
@@ -96,15 +184,8 @@ class BattleNeighborIndex:
                            f"ORDER BY embedding <=> %s::vector LIMIT %s", [vector, vector, n])
             return sorted(cursor.fetchall(), key=lambda row: -row[1])  # relaxed order: re-sort exactly
 
-    def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None, own_weight: float | None = None,
-                  judged_weight: float = 1.0, shared_judged_weight: float | None = None) -> Neighbors:
-        """The k battles (shared, or `tenant_id`'s own) whose prompts are nearest to the query, with
-        the training weights of `training.selectors.battles_load` (own data, judged labels)."""
-        from django.conf import settings
-
-        own_weight = settings.ROUTERHUB_OWN_DATA_WEIGHT if own_weight is None else own_weight
-        if shared_judged_weight is None:
-            shared_judged_weight = settings.ROUTERHUB_SHARED_JUDGED_WEIGHT
+    def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None) -> Neighbors:
+        """The k battles (shared, or `tenant_id`'s own) whose prompts are nearest to the query."""
         self.refresh()
         query = np.asarray(query_embedding, dtype=np.float32).ravel()
         n_prompts = min(k, int(k / max(self.battles_per_prompt, 1.0) * 2) + 16)
@@ -112,18 +193,16 @@ class BattleNeighborIndex:
             prompts = self._nearest_prompts(query, n_prompts)
             if any(pid not in self._by_prompt for pid, _ in prompts):
                 self.refresh(force=True)  # a prompt newer than the index: catch up now
-            chunks, sims, total = [], [], 0
+            chunks, sims, used, total = [], [], [], 0
             for prompt_id, similarity in prompts:
                 rows = self._by_prompt.get(prompt_id)
                 if rows is None:
                     continue
-                if tenant_id is None:
-                    rows = rows[rows[:, 4] == 0]
-                else:
-                    rows = rows[(rows[:, 4] == 0) | (rows[:, 4] == tenant_id)]
+                rows = rows[(rows[:, OWNER] == 0) | (rows[:, OWNER] == (tenant_id or -1))]
                 if len(rows):
                     chunks.append(rows)
                     sims.append(np.full(len(rows), similarity))
+                    used.append(prompt_id)
                     total += len(rows)
                 if total >= k:
                     break
@@ -131,10 +210,86 @@ class BattleNeighborIndex:
                 break
             n_prompts = min(1000, n_prompts * 4)
         if not chunks:
-            return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), list(self._models))
+            return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0),
+                             list(self._models), [])
         rows, similarities = np.vstack(chunks)[:k], np.concatenate(sims)[:k]
-        weight = battle_weight(rows[:, 3], own=rows[:, 4] != 0, judged=rows[:, 5] != 0, own_weight=own_weight,
-                               judged_weight=judged_weight, shared_judged_weight=shared_judged_weight)
-        keep = weight > 0
-        return Neighbors(similarities[keep], rows[keep, 0].astype(int), rows[keep, 1].astype(int), rows[keep, 2],
-                         weight[keep], list(self._models))
+        return Neighbors(similarities, rows[:, A].astype(int), rows[:, B].astype(int), rows[:, OUTCOME],
+                         rows[:, WEIGHT], list(self._models), used)
+
+    def win_rate(self, query_embedding, *, strong: str, weak: str, k: int = 100, tenant_id: int | None = None,
+                 gamma: float = 100.0, ridge: float = 1.0, summaries: bool = True) -> float:
+        """P(strong beats weak): exact over the k nearest battles, cluster summaries for the rest."""
+        query = np.asarray(query_embedding, dtype=np.float32).ravel()
+        near = self.neighbors(query, k=k, tenant_id=tenant_id)
+        models = near.models
+        if strong not in models or weak not in models:
+            return 0.5
+        top = float(near.similarities.max()) if len(near) else 1.0
+        top = top if top > 1e-9 else 1.0
+        n = len(models)
+        lo = np.minimum(near.model_a, near.model_b)
+        hi = np.maximum(near.model_a, near.model_b)
+        lo_wins = np.where(near.model_a < near.model_b, near.outcome, 1.0 - near.outcome)
+        w = gamma ** (1.0 + near.similarities / top) * near.weight
+        wins = np.zeros((n, n))
+        games = np.zeros((n, n))
+        np.add.at(wins, (lo, hi), w * lo_wins)
+        np.add.at(games, (lo, hi), w)
+        count = float(len(near))
+        if summaries and self._centroids is not None and self._pairs:
+            far_wins, far_games, far_count = self._far(query, near, tenant_id, gamma, top)
+            pair_lo, pair_hi = np.array(list(self._pairs)).T
+            np.add.at(wins, (pair_lo, pair_hi), far_wins)
+            np.add.at(games, (pair_lo, pair_hi), far_games)
+            count = max(count, far_count)  # the far count covers every battle of the owners
+        pair_a, pair_b = np.nonzero(games)
+        if len(pair_a) == 0:
+            return 0.5
+        scale = max(count, 1.0) / games[pair_a, pair_b].sum()
+        ratings = bt_ratings(pair_a, pair_b, wins[pair_a, pair_b][None] * scale,
+                             games[pair_a, pair_b][None] * scale, n, ridge=ridge)[0]
+        return float(sigmoid(ratings[models.index(strong)] - ratings[models.index(weak)]))
+
+    def _far(self, query, near: Neighbors, tenant_id, gamma, top):
+        """Weighted pair counts of every battle outside the near part, from the cluster summaries."""
+        k_pairs = len(self._pairs)
+        far_wins, far_games, count = np.zeros(k_pairs), np.zeros(k_pairs), 0.0
+        for owner in (0, tenant_id) if tenant_id else (0,):
+            stats = self._owners.get(owner)
+            if stats is None:
+                continue
+            self._grow(stats)
+            wins, games = stats["wins"].copy(), stats["games"].copy()
+            for pid in near.prompt_ids:  # the near prompts are counted exactly: take them out of their cluster
+                rows = self._by_prompt[pid]
+                rows = rows[rows[:, OWNER] == owner]
+                if len(rows) == 0:
+                    continue
+                keys = [self._pairs[(int(min(a, b)), int(max(a, b)))] for a, b in zip(rows[:, A], rows[:, B])]
+                lo_wins = np.where(rows[:, A] < rows[:, B], rows[:, OUTCOME], 1.0 - rows[:, OUTCOME])
+                cluster = self._prompt_cluster.get(pid)
+                if cluster is not None:
+                    np.subtract.at(wins[cluster], keys, rows[:, WEIGHT] * lo_wins)
+                    np.subtract.at(games[cluster], keys, rows[:, WEIGHT])
+            mean_sims = (stats["emb"] @ query) / np.maximum(stats["n"], 1)
+            cluster_weight = np.where(stats["n"] > 0, gamma ** (1.0 + mean_sims / top), 0.0)
+            far_wins += cluster_weight @ np.clip(wins, 0, None)
+            far_games += cluster_weight @ np.clip(games, 0, None)
+            count += float(stats["battles"])
+        return far_wins, far_games, count
+
+
+def _kmeans(vectors: np.ndarray, n_clusters: int, random_state: int, iterations: int = 8,
+            sample: int = 20000) -> np.ndarray:
+    """Spherical k-means centroids (unit rows) on at most `sample` vectors."""
+    rng = np.random.default_rng(random_state)
+    if len(vectors) > sample:
+        vectors = vectors[rng.choice(len(vectors), sample, replace=False)]
+    centroids = vectors[rng.choice(len(vectors), n_clusters, replace=False)].copy()
+    for _ in range(iterations):
+        assign = np.argmax(vectors @ centroids.T, axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, vectors)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centroids)
+    return centroids.astype(np.float32)

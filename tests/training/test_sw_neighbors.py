@@ -49,3 +49,33 @@ def test_a_new_preference_changes_sw_without_a_retrain():
                                for i in range(5)])
     after = serve(index, query, 30)
     assert after > before + 0.1
+
+
+@pytest.mark.django_db
+def test_cluster_summaries_bring_top_k_serving_close_to_the_exact_scan():
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    queries = embeddings_for_texts(QUERIES)
+    exact = SWRankingRouter().fit(battles_load()).predict_win_rate(queries, strong=S, weak=W)
+    index = BattleNeighborIndex()
+    near_only = np.array([index.win_rate(q, strong=S, weak=W, k=6, summaries=False) for q in queries])
+    two_level = np.array([index.win_rate(q, strong=S, weak=W, k=6) for q in queries])
+    assert (np.abs(two_level - exact) < np.abs(near_only - exact)).all()
+    assert np.abs(two_level - exact).max() < 0.05
+    assert two_level[0] > two_level[1]
+
+
+@pytest.mark.django_db
+def test_a_tenants_own_battles_count_only_for_that_tenant():
+    from feedback.importers import ParsedBattle
+    from feedback.services import preferences_store
+    from tests.factories import TenantFactory
+
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    mine, other = TenantFactory(), TenantFactory()
+    preferences_store(battles=[ParsedBattle(QUERIES[1], S, W, "model_a", "feedback", "", f"t{i}", 0)
+                               for i in range(3)], tenant=mine)
+    index = BattleNeighborIndex()
+    query = embeddings_for_texts([QUERIES[1]])[0]
+    shared = index.win_rate(query, strong=S, weak=W, k=30)
+    assert index.win_rate(query, strong=S, weak=W, k=30, tenant_id=other.pk) == pytest.approx(shared)
+    assert index.win_rate(query, strong=S, weak=W, k=30, tenant_id=mine.pk) > shared + 0.1

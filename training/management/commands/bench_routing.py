@@ -19,7 +19,6 @@ from django.db import connection
 from training.embeddings import MiniLMEmbedder
 from training.neighbors import BattleNeighborIndex
 from training.routers import MFRouter
-from training.routers.sw import sw_win_rate_from_neighbors
 
 SHORT = "How do I compute the derivative of x squared times sine of x, step by step please?"
 LONG = " ".join(["The quarterly report shows revenue grew while operating costs fell, and the board asked "
@@ -117,9 +116,7 @@ class Command(BaseCommand):
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
         for k in ks:
             def score(q):
-                nb = index.neighbors(q, k=k)
-                return sw_win_rate_from_neighbors(nb.similarities, nb.model_a, nb.model_b, nb.outcome, nb.weight,
-                                                  nb.models, strong="m0", weak="m1")
+                return index.win_rate(q, strong="m0", weak="m1", k=k)
             score(queries[0])
             samples = []
             for q in queries:
@@ -176,8 +173,17 @@ class Command(BaseCommand):
         eval_set = eval_set_load(data / "dev_eval" / "routerbench_test_scores.jsonl.gz",
                                  strong="gpt-4-1106-preview", weak="mixtral-8x7b-instruct-v0.1")
         queries = embeddings_for_texts(eval_set.prompts)
-        for k in ks + [None]:
-            router = SWRankingRouter(top_k=k).fit(battles)
-            wr = router.predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
-            apgr = evaluate_win_rates(wr, eval_set.strong_scores, eval_set.weak_scores)["apgr"]
-            self.stdout.write(f"SW APGR on routerbench_test with k={k or 'all'}: {apgr:.3f}")
+        exact = SWRankingRouter().fit(battles).predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
+        apgr = evaluate_win_rates(exact, eval_set.strong_scores, eval_set.weak_scores)["apgr"]
+        self.stdout.write(f"SW APGR on routerbench_test, exact scan over every battle: {apgr:.3f}")
+        index = BattleNeighborIndex(refresh_s=3600)
+        index.refresh(force=True)
+        for k in ks:
+            for summaries in (False, True):
+                started = time.perf_counter()
+                wr = [index.win_rate(q, strong=eval_set.strong, weak=eval_set.weak, k=k, summaries=summaries)
+                      for q in queries]
+                ms = (time.perf_counter() - started) * 1000 / len(queries)
+                apgr = evaluate_win_rates(wr, eval_set.strong_scores, eval_set.weak_scores)["apgr"]
+                self.stdout.write(f"SW serving path, k={k:5d}, {'with' if summaries else 'without':7s} cluster "
+                                  f"summaries: APGR {apgr:.3f}, {ms:.2f} ms/query")
