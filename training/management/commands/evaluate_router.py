@@ -26,6 +26,18 @@ def parse_params(values: list[str]) -> dict:
     return params
 
 
+def parse_source_weights(values: list[str]) -> dict[str, float]:
+    """`SOURCE=WEIGHT` pairs into {source: weight}."""
+    weights = {}
+    for item in values:
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise CommandError(f"--source-weight {item!r}: expected SOURCE=NUMBER", returncode=2) from None
+    return weights
+
+
 class Command(BaseCommand):
     help = "Evaluate routers on a score file with RouteLLM's metrics (APGR, CPT(20/50/80%), AUC)."
 
@@ -60,13 +72,7 @@ class Command(BaseCommand):
         if opts["holdout"] is not None and not 0.0 < opts["holdout"] < 1.0:
             raise CommandError("--holdout must be a fraction strictly between 0 and 1", returncode=2)
         router_params = parse_params(opts["param"])
-        source_weights = {}
-        for item in opts["source_weight"]:
-            name, sep, value = item.partition("=")
-            try:
-                source_weights[name] = float(value)
-            except ValueError:
-                raise CommandError(f"--source-weight {item!r}: expected SOURCE=NUMBER", returncode=2) from None
+        source_weights = parse_source_weights(opts["source_weight"])
         try:
             eval_set = eval_set_load(opts["eval"], strong=opts["strong"], weak=opts["weak"])
         except FileNotFoundError:

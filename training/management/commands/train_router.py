@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from training.management.commands.evaluate_router import parse_params
+from training.management.commands.evaluate_router import parse_params, parse_source_weights
 from training.routers import ROUTERS
 from feedback.services import preference_prompts_reembed
 from training.selectors import battles_load
@@ -19,13 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         kind = opts["kind"]
         params = parse_params([f"{kind}.{item}" for item in opts["param"]]).get(kind, {})
-        source_weights = {}
-        for item in opts["source_weight"]:
-            name, _, value = item.partition("=")
-            try:
-                source_weights[name] = float(value)
-            except ValueError:
-                raise CommandError(f"--source-weight {item!r}: expected SOURCE=NUMBER", returncode=2) from None
+        source_weights = parse_source_weights(opts["source_weight"])
         data_params = {"source_weights": source_weights} if source_weights else {}
         preference_prompts_reembed(progress=True)
         battles = battles_load(**data_params)
