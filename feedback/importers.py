@@ -69,10 +69,14 @@ def _open_text(path: Path) -> io.TextIOBase:
 def detect_format(path: Path) -> str:
     try:
         with _open_text(path) as handle:
-            head = handle.read(65536)
+            first = ""
+            for _ in range(1000):  # the first non-empty line, however long
+                line = handle.readline()
+                if not line or line.strip():
+                    first = line.strip()
+                    break
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise UnknownFormat(f"{path}: cannot read as UTF-8 text (plain or gzip): {exc}") from exc
-    first = next((line for line in head.splitlines() if line.strip()), "")
     if first.lstrip().startswith("{"):
         try:
             row = json.loads(first)
@@ -96,14 +100,21 @@ def parse_file(path: str | Path, *, source: str | None = None) -> ParseResult:
     default_source = source or path.name.split(".")[0]
     reader = {"battles": _battles, "scores": _scores, "arena_csv": _arena}[fmt]
     result = ParseResult(format=fmt, battles=[])
-    with _open_text(path) as handle:
-        for line_no, item in reader(handle, source, default_source):
-            result.rows += 1
-            if isinstance(item, str):
-                result.errors.append((line_no, item))
-            else:
-                result.battles.extend(item)
+    try:
+        with _open_text(path) as handle:
+            for line_no, item in reader(handle, source, default_source):
+                result.rows += 1
+                if isinstance(item, str):
+                    result.errors.append((line_no, item))
+                else:
+                    result.battles.extend(item)
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:  # a cut gzip, bad bytes, a huge field
+        raise UnknownFormat(f"{path}: cannot read past row {result.rows}: {exc}") from exc
     return result
+
+
+def _source(value) -> str:
+    return str(value).strip()[:100] if value not in (None, "") else ""
 
 
 def _name(value) -> str:
@@ -145,7 +156,7 @@ def _battles(handle, source, default_source):
             yield line_no, str(exc)
             continue
         row_key = str(row.get("id") or hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest())
-        yield line_no, [ParsedBattle(prompt, model_a, model_b, winner, source or row.get("source") or default_source,
+        yield line_no, [ParsedBattle(prompt, model_a, model_b, winner, source or _source(row.get("source")) or default_source,
                                      str(row.get("judge") or ""), row_key, line_no,
                                      {k: row[k] for k in ("dataset", "category") if row.get(k) is not None})]
 
@@ -182,7 +193,7 @@ def _scores(handle, source, default_source):
             continue
         row_key = str(row.get("id") or hashlib.sha256(line_key(row).encode()).hexdigest())
         metadata = {"category": row["category"]} if row.get("category") is not None else {}
-        yield line_no, [ParsedBattle(prompt, a, b, winner, source or row.get("source") or default_source, "",
+        yield line_no, [ParsedBattle(prompt, a, b, winner, source or _source(row.get("source")) or default_source, "",
                                      row_key, line_no, metadata) for a, b, winner in score_battles(clean)]
 
 

@@ -1,6 +1,7 @@
 """Writes for the feedback app: the preference store and its imports."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +45,8 @@ def preference_prompts_ensure(*, texts: list[str], progress: bool = False) -> di
 
 def preferences_store(*, battles: list[ParsedBattle], tenant=None, progress: bool = False,
                       chunk: int = 5000) -> tuple[int, int]:
-    """Store parsed battles idempotently (by content hash). Returns (created, duplicates)."""
-    by_hash = {battle.content_hash: battle for battle in battles}
+    """Store parsed battles idempotently (by content hash, per owner). Returns (created, duplicates)."""
+    by_hash = {_owned_hash(battle.content_hash, tenant): battle for battle in battles}
     hashes = list(by_hash)
     known: set[str] = set()
     for start in range(0, len(hashes), chunk):
@@ -57,10 +58,17 @@ def preferences_store(*, battles: list[ParsedBattle], tenant=None, progress: boo
     prompt_ids = preference_prompts_ensure(texts=[battle.prompt for battle in new], progress=progress)
     rows = [Preference(prompt_id=prompt_ids[text_sha256(b.prompt)], tenant=tenant, model_a=b.model_a,
                        model_b=b.model_b, winner=b.winner, source=b.source[:100], judge=b.judge[:200],
-                       content_hash=b.content_hash, metadata=b.metadata) for b in new]
+                       content_hash=_owned_hash(b.content_hash, tenant), metadata=b.metadata) for b in new]
     with transaction.atomic():
         Preference.objects.bulk_create(rows, batch_size=chunk, ignore_conflicts=True)
     return len(new), len(battles) - len(new)
+
+
+def _owned_hash(content_hash: str, tenant) -> str:
+    """The same row imported for another owner (shared, or a tenant) is another battle."""
+    if tenant is None:
+        return content_hash
+    return hashlib.sha256(f"tenant:{tenant.pk}:{content_hash}".encode()).hexdigest()
 
 
 def preferences_import(*, path: str | Path, source: str | None = None, tenant=None,

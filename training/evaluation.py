@@ -62,7 +62,12 @@ def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
                 raise UnknownFormat(f"{path}:{line_no}: not JSON: an eval file is a score-table JSONL") from None
             if not isinstance(row, dict) or "scores" not in row or "prompt" not in row:
                 raise UnknownFormat(f"{path}:{line_no}: an eval file is a score-table JSONL (prompt, scores)")
-            scores = {str(k).lower(): v for k, v in row["scores"].items() if v is not None}
+            if not isinstance(row["scores"], dict) or not isinstance(row["prompt"], str):
+                raise UnknownFormat(f"{path}:{line_no}: `prompt` must be text and `scores` an object")
+            try:
+                scores = {str(k).lower(): float(v) for k, v in row["scores"].items() if v is not None}
+            except (TypeError, ValueError):
+                raise UnknownFormat(f"{path}:{line_no}: scores must be numbers") from None
             if strong in scores and weak in scores:
                 rows.append({**row, "scores": scores})
     if not rows:

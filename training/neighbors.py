@@ -27,7 +27,7 @@ import numpy as np
 from django.db import connection
 
 from training.routers.bradley_terry import bt_ratings, sigmoid
-from training.selectors import battle_weight
+from training.selectors import HOLDOUT_PREFIX, battle_weight
 
 OUTCOME_SQL = "CASE p.winner WHEN 'model_a' THEN 1.0 WHEN 'model_b' THEN 0.0 ELSE 0.5 END"
 JUDGED_SQL = "CASE WHEN lower(p.judge) IN ('', 'human', 'user') THEN 0 ELSE 1 END"  # as selectors._is_llm_judge
@@ -57,10 +57,11 @@ class BattleNeighborIndex:
         self.refresh_s = refresh_s
         self.max_clusters = max_clusters
         self.random_state = random_state
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # queries read the same state refresh writes
         self._models: list[str] = []
         self._model_index: dict[str, int] = {}
         self._by_prompt: dict[int, np.ndarray] = {}  # prompt id -> rows (A, B, OUTCOME, WEIGHT, OWNER)
+        self._seen_prompts: set[int] = set()  # every prompt with a stored battle, even of weight 0
         self._last_id = 0
         self._battles = 0
         self._refreshed_at = 0.0
@@ -80,7 +81,7 @@ class BattleNeighborIndex:
                 return
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT p.id, p.prompt_id, p.model_a, p.model_b, {OUTCOME_SQL}, p.weight, "
-                               f"COALESCE(p.tenant_id, 0), {JUDGED_SQL} FROM {self.battle_table} p "
+                               f"COALESCE(p.tenant_id, 0), {JUDGED_SQL}, p.source FROM {self.battle_table} p "
                                f"WHERE p.id > %s ORDER BY p.id", [self._last_id])
                 rows = cursor.fetchall()
             if rows:
@@ -90,12 +91,14 @@ class BattleNeighborIndex:
     def _add(self, rows) -> None:
         from django.conf import settings
 
+        self._seen_prompts.update(r[1] for r in rows)
         for name in {r[2] for r in rows} | {r[3] for r in rows}:
             if name not in self._model_index:
                 self._model_index[name] = len(self._models)
                 self._models.append(name)
-        raw = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4], r[5], r[6], r[7])
-                        for r in rows], dtype=np.float64)
+        # battles stored by `evaluate_router --holdout` are evaluation data, never served from
+        raw = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4],
+                         0.0 if r[8].startswith(HOLDOUT_PREFIX) else r[5], r[6], r[7]) for r in rows], dtype=np.float64)
         weight = battle_weight(raw[:, 4], own=raw[:, 5] != 0, judged=raw[:, 6] != 0,
                                own_weight=settings.ROUTERHUB_OWN_DATA_WEIGHT, judged_weight=1.0,
                                shared_judged_weight=settings.ROUTERHUB_SHARED_JUDGED_WEIGHT)
@@ -185,13 +188,18 @@ class BattleNeighborIndex:
             return sorted(cursor.fetchall(), key=lambda row: -row[1])  # relaxed order: re-sort exactly
 
     def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None) -> Neighbors:
-        """The k battles (shared, or `tenant_id`'s own) whose prompts are nearest to the query."""
+        """The battles (shared, or `tenant_id`'s own) of the nearest prompts, whole prompts until there
+        are at least k (so that the far part can take exactly those prompts out of their clusters)."""
+        with self._lock:
+            return self._neighbors(query_embedding, k=k, tenant_id=tenant_id)
+
+    def _neighbors(self, query_embedding, *, k: int, tenant_id: int | None) -> Neighbors:
         self.refresh()
         query = np.asarray(query_embedding, dtype=np.float32).ravel()
         n_prompts = min(k, int(k / max(self.battles_per_prompt, 1.0) * 2) + 16)
         while True:
             prompts = self._nearest_prompts(query, n_prompts)
-            if any(pid not in self._by_prompt for pid, _ in prompts):
+            if any(pid not in self._seen_prompts for pid, _ in prompts):
                 self.refresh(force=True)  # a prompt newer than the index: catch up now
             chunks, sims, used, total = [], [], [], 0
             for prompt_id, similarity in prompts:
@@ -212,15 +220,20 @@ class BattleNeighborIndex:
         if not chunks:
             return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0),
                              list(self._models), [])
-        rows, similarities = np.vstack(chunks)[:k], np.concatenate(sims)[:k]
+        rows, similarities = np.vstack(chunks), np.concatenate(sims)
         return Neighbors(similarities, rows[:, A].astype(int), rows[:, B].astype(int), rows[:, OUTCOME],
                          rows[:, WEIGHT], list(self._models), used)
 
     def win_rate(self, query_embedding, *, strong: str, weak: str, k: int = 100, tenant_id: int | None = None,
                  gamma: float = 100.0, ridge: float = 1.0, summaries: bool = True) -> float:
         """P(strong beats weak): exact over the k nearest battles, cluster summaries for the rest."""
+        with self._lock:
+            return self._win_rate(query_embedding, strong=strong, weak=weak, k=k, tenant_id=tenant_id, gamma=gamma,
+                                  ridge=ridge, summaries=summaries)
+
+    def _win_rate(self, query_embedding, *, strong, weak, k, tenant_id, gamma, ridge, summaries) -> float:
         query = np.asarray(query_embedding, dtype=np.float32).ravel()
-        near = self.neighbors(query, k=k, tenant_id=tenant_id)
+        near = self._neighbors(query, k=k, tenant_id=tenant_id)
         models = near.models
         if strong not in models or weak not in models:
             return 0.5

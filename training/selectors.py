@@ -5,7 +5,6 @@ from collections import Counter
 
 import numpy as np
 from django.db import connection
-from django.db.models import Q
 
 from feedback.models import PreferencePrompt
 from training.models import RouterVersion
@@ -91,7 +90,3 @@ def _is_llm_judge(judge: str) -> bool:
 
 def router_version_active(*, kind: str) -> RouterVersion | None:
     return RouterVersion.objects.filter(kind=kind, status=RouterVersion.Status.ACTIVE).first()
-
-
-def router_versions(*, kind: str | None = None):
-    return RouterVersion.objects.filter(Q(kind=kind) if kind else Q())

@@ -93,3 +93,21 @@ def test_prompts_embedded_by_another_embedder_are_reembedded():
     assert preference_prompts_reembed() == 0
     prompt = PreferencePrompt.objects.first()
     assert prompt.embedding_backend != "some-old-embedder" and prompt.embedding[-1] != 1.0
+
+
+@pytest.mark.django_db
+def test_the_same_file_imported_for_a_tenant_is_that_tenants_own_data(tenant):
+    preferences_import(path=FIXTURES / "arena.csv")
+    report = preferences_import(path=FIXTURES / "arena.csv", tenant=tenant)
+    assert (report.created, report.duplicates) == (3, 0)
+    assert Preference.objects.filter(tenant=tenant).count() == 3
+    assert preferences_import(path=FIXTURES / "arena.csv", tenant=tenant).created == 0
+
+
+@pytest.mark.django_db
+def test_a_first_line_longer_than_64_kib_is_still_read(tmp_path):
+    import json
+
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps({"prompt": "x " * 40000, "model_a": "a", "model_b": "b", "winner": "tie"}) + "\n")
+    assert parse_file(path).format == "battles"

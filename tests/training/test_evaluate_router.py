@@ -83,3 +83,17 @@ def test_bench_routing_runs_and_prints_its_figures(capsys):
     for line in ("single-query embedding", "SW scoring, 600 synthetic battles", "k=   50: p50",
                  "MF scoring (embedding excluded): p50", "decisions per second"):
         assert line in out
+
+
+@pytest.mark.django_db
+def test_evaluate_router_exits_2_for_bad_scores_and_unknown_pairs(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "p", "scores": {S: "high", W: 0.1}}) + "\n")
+    with pytest.raises(CommandError) as caught:
+        call_command("evaluate_router", "--eval", str(bad), "--strong", S, "--weak", W)
+    assert caught.value.returncode == 2 and "scores must be numbers" in str(caught.value)
+    call_command("import_preferences", str(FIXTURES / "battles.jsonl"))  # no battle of this pair
+    with pytest.raises(CommandError) as caught:
+        call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--strong", S,
+                     "--weak", W, "--train", "--routers", "mf", "--param", "mf.epochs=1")
+    assert caught.value.returncode == 2 and "not seen in training" in str(caught.value)

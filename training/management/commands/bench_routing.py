@@ -87,7 +87,7 @@ class Command(BaseCommand):
             cursor.execute("DROP TABLE IF EXISTS bench_prompt, bench_battle")
             cursor.execute("CREATE TEMP TABLE bench_prompt (id bigint PRIMARY KEY, embedding vector(%s))" % dim)
             cursor.execute("CREATE TEMP TABLE bench_battle (id bigserial PRIMARY KEY, prompt_id bigint, model_a text, "
-                           "model_b text, winner text, weight double precision, tenant_id bigint, judge text DEFAULT '')")
+                           "model_b text, winner text, weight double precision, tenant_id bigint, judge text DEFAULT '', source text DEFAULT '')")
             centers = rng.normal(size=(200, dim)).astype(np.float32)
             with cursor.connection.cursor().copy("COPY bench_prompt (id, embedding) FROM STDIN") as copy:
                 for start in range(0, n_prompts, 10000):
@@ -155,7 +155,6 @@ class Command(BaseCommand):
 
     # --- real data
     def _bench_data(self, data: Path, ks: list[int]) -> None:
-        from feedback.importers import UnknownFormat  # noqa: F401
         from training.evaluation import eval_set_load
         from training.metrics import evaluate_win_rates
         from training.routers import SWRankingRouter

@@ -36,7 +36,10 @@ class Command(BaseCommand):
             router = SWRankingRouter(**version.hyperparameters.get("router", {})).fit(battles_load())
         else:
             router = Router.from_bytes(bytes(version.artifact))
-        win_rates = router.predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
+        try:
+            win_rates = router.predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
+        except KeyError as exc:
+            raise CommandError(f"cannot score this pair: {exc.args[0]}", returncode=2) from None
         threshold = threshold_for_strong_share(win_rates, opts["strong_share"])
         self.stdout.write(f"For {opts['strong_share']:.1%} strong calls, threshold = {threshold:.5f} "
                           f"(model name router-{opts['kind']}-{threshold:.5f}); "

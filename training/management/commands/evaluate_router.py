@@ -101,9 +101,13 @@ class Command(BaseCommand):
             self.stdout.write(f"holdout: {len(train_part.rows)} eval rows as training data ({created} new battles, "
                               f"{existing} already stored); evaluating on the other {len(test_set.rows)}")
         train = opts["train"] is not None or opts["holdout"] is not None
-        result = routers_evaluate(eval_set=test_set, routers=routers, train=train, router_params=router_params,
-                                  data_params=data_params,
-                                  progress=True, log=self.stdout.write)
+        try:
+            result = routers_evaluate(eval_set=test_set, routers=routers, train=train, router_params=router_params,
+                                      data_params=data_params, progress=True, log=self.stdout.write)
+        except KeyError as exc:  # the pair was never seen in training
+            raise CommandError(f"cannot score this pair: {exc.args[0]}", returncode=2) from None
+        except TypeError as exc:  # an unknown --param name
+            raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
         result["holdout"] = opts["holdout"]
         result["seed"] = opts["seed"]
         self._print_table(result)
