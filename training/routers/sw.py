@@ -3,8 +3,9 @@
 For a query q, each battle i is weighted by γ^(1 + S_i) with S_i = cos(q, q_i) / max_j cos(q, q_j),
 a weighted Bradley-Terry model is fitted on those battles (ties half a win to each
 side), and P(strong wins) = σ(r_strong − r_weak). `top_k` restricts the fit to the k most similar
-battles: that is what serving does with pgvector's HNSW index (`sw_win_rate_from_neighbors`),
-so that latency does not grow with the number of stored battles.
+battles (`sw_win_rate_from_neighbors` does the same for neighbours given as arrays). Serving does
+not use either alone: `training.neighbors.BattleNeighborIndex.win_rate` counts the nearest battles
+exactly and summarizes the rest by cluster, because the top-k alone loses most of the evidence.
 
 γ defaults to 100, not the paper's 10: on the development sets γ = 100 lifted RouterBench test from
 0.586 to 0.608 APGR and in-domain GSM8K from 0.605 to 0.627 (README, "What mattered").
