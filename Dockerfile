@@ -13,4 +13,4 @@ RUN useradd --system --home /app routerhub && mkdir -p /var/lib/routerhub && cho
 USER routerhub
 EXPOSE 8000
 CMD ["gunicorn", "routerhub.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--no-control-socket", \
-     "--workers", "2", "--threads", "8", "--timeout", "120"]
+     "--workers", "2", "--threads", "8", "--timeout", "120", "--config", "python:routerhub.gunicorn_conf"]

@@ -163,6 +163,19 @@ ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10
 # shared battles labelled by an LLM judge (off-domain, e.g. AlpacaEval) count this much.
 ROUTERHUB_SHARED_JUDGED_WEIGHT = float(os.environ.get("ROUTERHUB_SHARED_JUDGED_WEIGHT", 0))
 
+# --- Gateway
+# Web processes check for a promoted (or rolled back) router version this often.
+ROUTERHUB_ROUTER_RELOAD_S = float(os.environ.get("ROUTERHUB_ROUTER_RELOAD_S", 2))
+# SW at serving time: battles of the k nearest prompts counted exactly, the rest by cluster summaries;
+# new preferences are read from the store this often.
+ROUTERHUB_SW_SERVING_K = int(os.environ.get("ROUTERHUB_SW_SERVING_K", 100))
+ROUTERHUB_SW_REFRESH_S = float(os.environ.get("ROUTERHUB_SW_REFRESH_S", 2))
+# Routed prompts' embeddings kept per process (in front of the Postgres embedding cache).
+ROUTERHUB_QUERY_CACHE_SIZE = int(os.environ.get("ROUTERHUB_QUERY_CACHE_SIZE", 4096))
+# Larger request bodies get 413.
+ROUTERHUB_MAX_REQUEST_BYTES = int(os.environ.get("ROUTERHUB_MAX_REQUEST_BYTES", 1_000_000))
+DATA_UPLOAD_MAX_MEMORY_SIZE = ROUTERHUB_MAX_REQUEST_BYTES
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

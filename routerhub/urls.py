@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from routerhub.gateway.apis import ModelListApi
+from routerhub.gateway.apis import ChatCompletionApi, ModelListApi
 from routerhub.ops.apis import HealthApi
 
 urlpatterns = [
@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("v1/models", ModelListApi.as_view(), name="model-list"),
+    path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),
 ]

@@ -87,6 +87,7 @@ def sim(sim_upstream):
     root = sim_upstream.removesuffix("/v1")
     httpx.post(root + "/_sim/config", json={"latency_ms": 0, "chunk_delay_ms": 0, "failure_rate": 0,
                                             "fail_models": [], "fail_status": 500})
+    httpx.post(root + "/_sim/stats/reset")
     yield sim_upstream
     httpx.post(root + "/_sim/config", json={"fail_models": [], "failure_rate": 0, "latency_ms": 0})
 

@@ -113,6 +113,12 @@ class BattleNeighborIndex:
         self._battles += len(rows)
         self._summarize(chunks)
 
+    @property
+    def models(self) -> list[str]:
+        """Every model name in the stored battles."""
+        self.refresh()
+        return list(self._models)
+
     def _embeddings(self, prompt_ids: list[int]) -> dict[int, np.ndarray]:
         out = {}
         with connection.cursor() as cursor:

@@ -1,14 +1,26 @@
-from drf_spectacular.utils import extend_schema
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from routerhub.gateway.schemas import (ChatCompletionRequestSerializer, ChatCompletionResponseSerializer,
+                                       chat_request_parse)
 from routerhub.gateway.selectors import model_names_for_tenant
+from routerhub.gateway.services import GatewayCall, chat_completion
+from routerhub.ops.errors import ApiError
 
 
 class ModelListApi(APIView):
     """`GET /v1/models`: the OpenAI model list of what this tenant may call."""
 
+    @extend_schema_serializer(component_name="Model")
     class OutputSerializer(serializers.Serializer):
         id = serializers.CharField()
         object = serializers.CharField(default="model")
@@ -20,3 +32,59 @@ class ModelListApi(APIView):
         names = model_names_for_tenant(tenant=request.user.tenant)
         data = self.OutputSerializer([{"id": name} for name in names], many=True).data
         return Response({"object": "list", "data": data})
+
+
+class ChatCompletionApi(APIView):
+    """`POST /v1/chat/completions`: the OpenAI Chat Completions API, routed.
+
+    `model` is `router` (the tenant's default router and threshold), `router-<kind>-<threshold>`
+    (RouteLLM's naming, e.g. `router-mf-0.11593`) or a configured model name (no routing). The
+    router judges the last user message. Every request after authentication is logged as one
+    `RoutedRequest`; its id comes back in `x-routerhub-request-id` for feedback.
+    """
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]  # documents the body; the view reads it raw to check size, JSON and fields
+
+    @extend_schema(request=ChatCompletionRequestSerializer, responses={200: ChatCompletionResponseSerializer},
+                   description=__doc__)
+    def post(self, request):
+        call = GatewayCall(tenant=request.user.tenant, api_key=request.auth)
+        try:
+            chat_request = chat_request_parse(_json_body(request))
+            outcome = chat_completion(call, chat_request)
+        except ApiError as exc:
+            call.log_client_error(http_status=exc.status_code, error=str(exc.detail))
+            exc.headers = call.headers  # the request id of the logged failure
+            raise
+        if outcome.stream is not None:
+            response = StreamingHttpResponse(outcome.stream, status=outcome.status, content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
+        else:
+            response = Response(outcome.body, status=outcome.status)
+        for key, value in outcome.headers.items():
+            response[key] = value
+        return response
+
+
+def _json_body(request):
+    limit = settings.ROUTERHUB_MAX_REQUEST_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    too_big = ApiError(f"The request body is larger than the limit of {limit} bytes.", status_code=413,
+                       code="request_too_large")
+    if length > limit:
+        raise too_big
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise too_big from None
+    if len(raw) > limit:
+        raise too_big
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None

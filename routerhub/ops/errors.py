@@ -68,4 +68,6 @@ def openai_exception_handler(exc, context):
         body = error_body(message, type=_TYPES.get(response.status_code, "api_error"),
                           code=str(exc.get_codes()) if isinstance(exc.get_codes(), str) else None)
     response.data = body
+    for key, value in (getattr(exc, "headers", None) or {}).items():
+        response[key] = value
     return response

@@ -7,7 +7,7 @@ data set's real responses. Latency and failures are settable at start and at run
 (`POST /_sim/config`), so tests can make one model fail and watch the gateway fall back.
 
 Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (streaming and not), `POST /v1/embeddings`,
-`GET|POST /_sim/config`, `POST /_sim/responses`, `GET /_sim/stats`.
+`GET|POST /_sim/config`, `POST /_sim/responses`, `GET /_sim/stats`, `POST /_sim/stats/reset`.
 No Django import: it runs from `manage.py sim_upstream` or from a plain Python process.
 """
 from __future__ import annotations
@@ -176,6 +176,11 @@ class SimHandler(BaseHTTPRequestHandler):
             except (ValueError, TypeError) as exc:
                 return self._error(400, str(exc))
             self._json(200, asdict(self.state.config))
+        elif self.path == "/_sim/stats/reset":
+            with self.state.lock:
+                self.state.calls.clear()
+                self.state.failures.clear()
+            self._json(200, {"calls": {}, "failures": {}})
         elif self.path == "/_sim/responses":
             rows = body.get("responses") or []
             with self.state.lock:

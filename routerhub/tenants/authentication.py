@@ -1,6 +1,8 @@
 """DRF authentication by tenant API key: `Authorization: Bearer <key>`."""
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import authentication, exceptions
 
 from routerhub.tenants.selectors import api_key_authenticate
@@ -37,3 +39,13 @@ class TenantApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class TenantApiKeyScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes tenant API keys."""
+
+    target_class = "routerhub.tenants.authentication.TenantApiKeyAuthentication"
+    name = "tenantApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")

@@ -46,6 +46,7 @@ class Command(BaseCommand):
                     "--bind", f"{opts['bind']}:{opts['port']}", "--worker-class", "gthread",
                     "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
                     "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-",
+                    "--config", "python:routerhub.gunicorn_conf",  # loads embedder + routers per worker
                     "--no-control-socket"],  # gunicorn 27 would share one socket path per user
             "worker": celery + ["worker", "-Q", "default,training", "--concurrency", "2", "-l", "INFO",
                                 "-n", "routerhub@%h"],

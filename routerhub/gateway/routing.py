@@ -1,0 +1,286 @@
+"""Routing decisions: which model answers a request, and why.
+
+- `route_target_resolve` reads the request's `model`: `router`, `router-<kind>-<threshold>`, or a
+  configured model name (no routing).
+- `query_embedding` embeds the routed prompt once per process and text (an in-process LRU in front
+  of the Postgres embedding cache shared with imports and training).
+- `RouterRegistry` holds the active `RouterVersion` of each kind, loaded once per process. It checks
+  the database for promotions at most every `ROUTERHUB_ROUTER_RELOAD_S` seconds, loads a new
+  version completely and then swaps one reference, so a request sees either the old router or the
+  new one, never half of one. A version that fails to load is logged and the previous one kept.
+- SW needs no artifact: it asks the process's `BattleNeighborIndex` (pgvector nearest prompts +
+  cluster summaries of the rest), which follows the preference store by itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from routerhub.ops.errors import ApiError
+from routerhub.tenants.models import ModelEndpoint, Tenant
+from training.models import EmbeddingCacheEntry, RouterVersion
+from training.routers import ROUTER_KINDS, RandomRouter, Router
+
+logger = logging.getLogger(__name__)
+
+_ROUTER_MODEL = re.compile(r"^router-(?P<kind>[^-]+)-(?P<threshold>.+)$")
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """What the request's `model` asks for: a router (kind + threshold) or one endpoint."""
+
+    kind: str | None = None
+    threshold: float | None = None
+    endpoint: ModelEndpoint | None = None
+
+    @property
+    def routed(self) -> bool:
+        return self.kind is not None
+
+
+def route_target_resolve(*, model: str, tenant: Tenant) -> RouteTarget:
+    """The target of `model`, or ApiError: 400 for a malformed router name, 404 for an unknown model."""
+    if model == "router":
+        return RouteTarget(kind=tenant.default_router_kind, threshold=tenant.routing_threshold)
+    match = _ROUTER_MODEL.match(model)
+    if match:
+        kind, raw = match["kind"], match["threshold"]
+        if kind not in ROUTER_KINDS:
+            raise ApiError(f"Unknown router kind {kind!r} in model {model!r}; use one of {', '.join(ROUTER_KINDS)} "
+                           f"(e.g. router-mf-0.5).", code="invalid_router", param="model")
+        try:
+            threshold = float(raw)
+        except ValueError:
+            raise ApiError(f"The threshold in {model!r} is not a number; use router-<kind>-<threshold in [0, 1]>.",
+                           code="invalid_router", param="model") from None
+        if not 0.0 <= threshold <= 1.0:  # also rejects nan
+            raise ApiError(f"The threshold in {model!r} must be in [0, 1].", code="invalid_router", param="model")
+        return RouteTarget(kind=kind, threshold=threshold)
+    endpoint = _endpoint_by_name(model)
+    if endpoint is None:
+        raise ApiError(f"The model {model!r} does not exist or you do not have access to it. GET /v1/models lists "
+                       "what you may call.", status_code=404, code="model_not_found", param="model",
+                       type="invalid_request_error")  # as OpenAI answers
+    return RouteTarget(endpoint=endpoint)
+
+
+def _endpoint_by_name(name: str) -> ModelEndpoint | None:
+    return ModelEndpoint.objects.filter(name=name, active=True).first()
+
+
+# --- the routed prompt's embedding
+class _Lru:
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_embedding_lru = _Lru(getattr(settings, "ROUTERHUB_QUERY_CACHE_SIZE", 4096))
+
+
+def query_embedding(text: str) -> np.ndarray:
+    """The routed prompt's embedding: process LRU, then the Postgres cache, then the embedder
+    (whose result joins both caches)."""
+    from training.services import embedder_get
+
+    embedder = embedder_get()
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    key = f"{embedder.name}:{sha}"
+    vector = _embedding_lru.get(key)
+    if vector is not None:
+        return vector
+    stored = (EmbeddingCacheEntry.objects.filter(backend=embedder.name, text_sha256=sha)
+              .values_list("embedding", flat=True).first())
+    if stored is not None:
+        vector = np.asarray(stored, dtype=np.float32)
+    else:
+        vector = embedder.embed([text])[0]
+        EmbeddingCacheEntry.objects.bulk_create(
+            [EmbeddingCacheEntry(backend=embedder.name, text_sha256=sha, embedding=vector)], ignore_conflicts=True)
+    _embedding_lru.put(key, vector)
+    return vector
+
+
+# --- active routers
+class UnknownPair(Exception):
+    """The router has not seen one of the two models: it cannot compare them."""
+
+
+@dataclass(frozen=True)
+class ActiveRouter:
+    kind: str
+    version_id: int | None
+    router: Router | None  # None for SW: it scores from the neighbour index
+    params: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:v{self.version_id}" if self.version_id else self.kind
+
+    def win_rate(self, embedding: np.ndarray, *, strong: str, weak: str, tenant_id: int | None) -> float:
+        if self.kind == "sw":
+            index = sw_index_get()
+            known = index.models
+            if strong not in known or weak not in known:
+                raise UnknownPair(_unknown_pair_message(strong, weak, known))
+            return index.win_rate(embedding, strong=strong, weak=weak, k=settings.ROUTERHUB_SW_SERVING_K,
+                                  tenant_id=tenant_id, gamma=float(self.params.get("gamma", 100.0)),
+                                  ridge=float(self.params.get("ridge", 1.0)))
+        if self.kind != "random" and (strong not in self.router.models_ or weak not in self.router.models_):
+            raise UnknownPair(_unknown_pair_message(strong, weak, self.router.models_))
+        return float(self.router.predict_win_rate(embedding[None, :], strong=strong, weak=weak)[0])
+
+
+def _unknown_pair_message(strong: str, weak: str, known) -> str:
+    missing = [name for name in (strong, weak) if name not in known]
+    return f"router has not seen {', '.join(missing)}"
+
+
+_sw_index = None
+_sw_index_lock = threading.Lock()
+
+
+def sw_index_get():
+    """The process's SW neighbour index (built from the preference store on first use)."""
+    global _sw_index
+    if _sw_index is None:
+        with _sw_index_lock:
+            if _sw_index is None:
+                from training.neighbors import BattleNeighborIndex
+
+                index = BattleNeighborIndex(refresh_s=settings.ROUTERHUB_SW_REFRESH_S)
+                index.refresh(force=True)
+                _sw_index = index
+    return _sw_index
+
+
+class RouterRegistry:
+    """The active router of each kind in this process, following promotions within `reload_s`."""
+
+    def __init__(self, reload_s: float):
+        self.reload_s = reload_s
+        self._snapshot: dict[str, ActiveRouter] = {"random": ActiveRouter("random", None, RandomRouter(), {})}
+        self._checked_at: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self, kind: str) -> ActiveRouter | None:
+        if self._checked_at is None or time.monotonic() - self._checked_at >= self.reload_s:
+            # the first load blocks every request (nothing to serve yet); later ones run in one
+            # request's thread while the others go on with the current snapshot
+            self.reload(block=self._checked_at is None)
+        return self._snapshot.get(kind)
+
+    def reload(self, block: bool = True) -> None:
+        if not self._lock.acquire(blocking=block):
+            return
+        try:
+            if not block and self._checked_at is not None and time.monotonic() - self._checked_at < self.reload_s:
+                return
+            active = dict(RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE)
+                          .values_list("kind", "id"))
+            snapshot = {"random": self._snapshot["random"]}
+            for kind, version_id in active.items():
+                current = self._snapshot.get(kind)
+                if current is not None and current.version_id == version_id:
+                    snapshot[kind] = current
+                    continue
+                try:
+                    snapshot[kind] = self._load(version_id)
+                    logger.info("router %s v%s loaded", kind, version_id)
+                except Exception:  # keep serving what we had: a bad artifact must not take routing down
+                    logger.exception("router %s v%s failed to load; keeping %s", kind, version_id,
+                                     current.label if current else "none")
+                    if current is not None:
+                        snapshot[kind] = current
+            self._snapshot = snapshot  # one reference swap: readers see the old or the new dict
+            self._checked_at = time.monotonic()
+        finally:
+            self._lock.release()
+
+    @staticmethod
+    def _load(version_id: int) -> ActiveRouter:
+        version = RouterVersion.objects.get(pk=version_id)
+        params = (version.hyperparameters or {}).get("router", {})
+        if version.kind == "sw":
+            sw_index_get()  # build the neighbour index before the version becomes visible
+            return ActiveRouter("sw", version.pk, None, params)
+        artifact = bytes(version.artifact or b"")
+        if not artifact:
+            raise ValueError(f"{version} has no artifact")
+        if version.artifact_sha256 and hashlib.sha256(artifact).hexdigest() != version.artifact_sha256:
+            raise ValueError(f"{version}: artifact checksum mismatch")
+        return ActiveRouter(version.kind, version.pk, Router.from_bytes(artifact), params)
+
+
+registry = RouterRegistry(reload_s=settings.ROUTERHUB_ROUTER_RELOAD_S)
+
+
+@dataclass
+class Decision:
+    chosen: ModelEndpoint
+    other: ModelEndpoint | None  # the fallback
+    kind: str = ""
+    version_id: int | None = None
+    router_label: str = "none"
+    win_rate: float | None = None
+    threshold: float | None = None
+    reason: str = ""
+    embedding: np.ndarray | None = None
+    routed_prompt: str = ""
+
+
+def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decision:
+    """Which model answers. Never fails for lack of a router: with no usable router, the strong one."""
+    if not target.routed:
+        return Decision(chosen=target.endpoint, other=None, reason="model named in the request: no routing",
+                        routed_prompt=routed_prompt)
+    strong, weak = tenant.strong_model, tenant.weak_model
+    decision = Decision(chosen=strong, other=weak, kind=target.kind, threshold=target.threshold,
+                        routed_prompt=routed_prompt)
+    try:
+        decision.embedding = query_embedding(routed_prompt)
+    except Exception as exc:  # the embedder is down (e.g. the OpenAI backend): still answer
+        logger.exception("embedding failed")
+        decision.reason = f"embedding failed ({type(exc).__name__}): strong model"
+        return decision
+    active = registry.get(target.kind)
+    if active is None:
+        decision.reason = f"no active {target.kind} router version: strong model"
+        return decision
+    decision.version_id, decision.router_label = active.version_id, active.label
+    try:
+        win_rate = active.win_rate(decision.embedding, strong=strong.name, weak=weak.name, tenant_id=tenant.pk)
+    except UnknownPair as exc:
+        decision.reason = f"{exc}: strong model"
+        return decision
+    decision.win_rate = win_rate
+    if win_rate >= target.threshold:
+        decision.reason = f"P(strong wins) {win_rate:.4f} >= threshold {target.threshold:g}"
+    else:
+        decision.chosen, decision.other = weak, strong
+        decision.reason = f"P(strong wins) {win_rate:.4f} < threshold {target.threshold:g}"
+    return decision

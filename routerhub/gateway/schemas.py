@@ -1,0 +1,129 @@
+"""The Chat Completions request: validation with OpenAI-style errors, and its OpenAPI description.
+
+Validation checks only what the gateway relies on (model, messages, stream, n); every other field
+is passed to the upstream untouched, so new OpenAI parameters work without a RouterHub release.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rest_framework import serializers
+
+from routerhub.ops.errors import ApiError
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+@dataclass
+class ChatRequest:
+    model: str
+    messages: list[dict]
+    stream: bool = False
+    include_usage: bool = False  # the client asked for the final usage chunk when streaming
+    extra: dict = field(default_factory=dict)  # every other field, passed through as is
+
+    @property
+    def routed_prompt(self) -> str:
+        """What the router judges: the last user message, as RouteLLM does (system prompts and
+        earlier turns are not embedded). With no user message, the last message with text."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return message_text(message.get("content"))
+        for message in reversed(self.messages):
+            text = message_text(message.get("content"))
+            if text:
+                return text
+        return ""
+
+
+def message_text(content) -> str:
+    """The text of a message `content`: a string, or a list of content parts (text parts joined)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content
+                         if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
+
+
+def _invalid(message: str, param: str | None, code: str = "invalid_request") -> ApiError:
+    return ApiError(message, status_code=400, code=code, param=param)
+
+
+def chat_request_parse(body) -> ChatRequest:
+    """A validated ChatRequest, or ApiError(400) saying what is wrong and where."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.", None, "invalid_json")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _invalid("You must provide a model parameter (a string).", "model", "missing_model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("'messages' must be a non-empty list of messages.", "messages", "invalid_messages")
+    for i, message in enumerate(messages):
+        param = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise _invalid(f"{param} must be an object with 'role' and 'content'.", param, "invalid_messages")
+        role = message.get("role")
+        if role not in ROLES:
+            raise _invalid(f"{param}.role must be one of {', '.join(ROLES)}; got {role!r}.", f"{param}.role",
+                           "invalid_messages")
+        if "content" not in message:
+            raise _invalid(f"{param} has no 'content'.", f"{param}.content", "invalid_messages")
+        content = message["content"]
+        tool_turn = role == "assistant" and (message.get("tool_calls") or message.get("function_call"))
+        if content is None and not tool_turn:
+            raise _invalid(f"{param}.content may be null only on an assistant message with tool calls.",
+                           f"{param}.content", "invalid_messages")
+        if content is not None and not isinstance(content, (str, list)):
+            raise _invalid(f"{param}.content must be a string or a list of content parts.", f"{param}.content",
+                           "invalid_messages")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise _invalid("'stream' must be a boolean.", "stream")
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise _invalid("'n' must be a positive integer.", "n")
+    if n is not None and n > 1:
+        raise _invalid("n > 1 is not supported by RouterHub: each request is routed to one model and answered "
+                       "once. Send n separate requests instead.", "n", "unsupported_parameter")
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not isinstance(stream_options, dict):
+        raise _invalid("'stream_options' must be an object.", "stream_options")
+    extra = {key: value for key, value in body.items() if key not in ("model", "messages", "stream")}
+    return ChatRequest(model=model.strip(), messages=messages, stream=stream,
+                       include_usage=bool((stream_options or {}).get("include_usage")), extra=extra)
+
+
+# --- OpenAPI description (validation above is what runs; these only document the shapes)
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ROLES)
+    content = serializers.JSONField(help_text="A string, or a list of content parts.")
+    name = serializers.CharField(required=False)
+
+
+class ChatCompletionRequestSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="`router`, `router-<kind>-<threshold>` (e.g. `router-mf-0.11593`), "
+                                            "or a configured model name (no routing).")
+    messages = MessageSerializer(many=True)
+    stream = serializers.BooleanField(required=False, default=False)
+    stream_options = serializers.JSONField(required=False)
+    temperature = serializers.FloatField(required=False)
+    top_p = serializers.FloatField(required=False)
+    max_tokens = serializers.IntegerField(required=False)
+    max_completion_tokens = serializers.IntegerField(required=False)
+    stop = serializers.JSONField(required=False)
+    seed = serializers.IntegerField(required=False)
+    user = serializers.CharField(required=False)
+    n = serializers.IntegerField(required=False, help_text="Only 1 is supported.")
+
+
+class ChatCompletionResponseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="chat.completion")
+    created = serializers.IntegerField()
+    model = serializers.CharField(help_text="The model that answered.")
+    choices = serializers.JSONField()
+    usage = serializers.JSONField()

@@ -1,0 +1,173 @@
+"""The gateway's write path: route a chat completion, call the upstream, record one RoutedRequest.
+
+Every request after authentication becomes exactly one `RoutedRequest` row, written once when the
+outcome is known (after the upstream answered, failed, or the stream ended), so logging costs one
+INSERT per request and none per streamed chunk.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Iterator
+
+import openai
+
+from routerhub.gateway.models import RoutedRequest
+from routerhub.gateway.routing import Decision, route, route_target_resolve
+from routerhub.gateway.schemas import ChatRequest
+from routerhub.gateway.upstream import UpstreamClientError, UpstreamResult, UpstreamUnavailable, complete
+from routerhub.ops.simupstream import count_tokens
+from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
+
+logger = logging.getLogger(__name__)
+Status = RoutedRequest.Status
+
+
+def request_cost(endpoint: ModelEndpoint | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    """USD from the endpoint's prices per million tokens."""
+    if endpoint is None:
+        return Decimal(0)
+    return ((endpoint.input_price_per_mtok * prompt_tokens + endpoint.output_price_per_mtok * completion_tokens)
+            / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
+
+
+@dataclass
+class GatewayCall:
+    """One request's state from authentication to its log row."""
+
+    tenant: Tenant
+    api_key: ApiKey | None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    started: float = field(default_factory=time.perf_counter)
+    request: ChatRequest | None = None
+    requested_model: str = ""
+    decision: Decision | None = None
+    routing_ms: float | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"x-routerhub-request-id": str(self.id)}
+        if self.decision is not None:
+            headers["x-routerhub-router"] = self.decision.router_label
+            headers["x-routerhub-model"] = self.decision.chosen.name
+            if self.decision.win_rate is not None:
+                headers["x-routerhub-win-rate"] = f"{self.decision.win_rate:.6f}"
+        return headers
+
+    def log(self, *, status: str, http_status: int, served: ModelEndpoint | None = None, fallback: bool = False,
+            answer: str = "", error: str = "", prompt_tokens: int = 0, completion_tokens: int = 0,
+            upstream_ms: float | None = None) -> RoutedRequest:
+        """Write this request's one log row."""
+        d = self.decision
+        row = RoutedRequest(
+            id=self.id, tenant=self.tenant, api_key=self.api_key,
+            messages=self.request.messages if self.request else [],
+            routed_prompt=d.routed_prompt if d else (self.request.routed_prompt if self.request else ""),
+            embedding=d.embedding if d is not None else None,
+            requested_model=self.requested_model[:128], stream=bool(self.request and self.request.stream),
+            router_kind=d.kind if d else "", router_version_id=d.version_id if d else None,
+            routing_reason=(d.reason if d else "")[:300], win_rate=d.win_rate if d else None,
+            threshold=d.threshold if d else None, chosen_model=d.chosen.name if d else "",
+            served_model=served.name if served else "", fallback=fallback, answer=answer, status=status,
+            http_status=http_status, error=error, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            cost=request_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
+            upstream_latency_ms=upstream_ms)
+        row.save(force_insert=True)
+        return row
+
+    def log_client_error(self, *, http_status: int, error: str) -> RoutedRequest:
+        return self.log(status=Status.CLIENT_ERROR, http_status=http_status, error=error[:2000])
+
+
+@dataclass
+class Outcome:
+    """What the API view sends back: a JSON body, or a stream of server-sent event bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: dict | None = None
+    stream: Iterator[bytes] | None = None
+
+
+def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
+    """Route `request`, call the upstream (with fallback), log, and say what to answer.
+    Raises ApiError for a bad model name (the caller logs it as a client error)."""
+    call.request, call.requested_model = request, request.model
+    target = route_target_resolve(model=request.model, tenant=call.tenant)
+    call.decision = route(target=target, tenant=call.tenant, routed_prompt=request.routed_prompt)
+    call.routing_ms = (time.perf_counter() - call.started) * 1000
+    endpoints = [call.decision.chosen] + ([call.decision.other] if call.decision.other else [])
+    try:
+        result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream)
+    except UpstreamClientError as exc:
+        call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
+        return Outcome(exc.status_code, call.headers, body=exc.body)
+    except UpstreamUnavailable as exc:
+        message = "Every upstream model failed: " + "; ".join(exc.errors)
+        call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
+        return Outcome(502, call.headers, body={"error": {"message": message, "type": "upstream_error",
+                                                          "code": "upstream_unavailable", "param": None}})
+    headers = {**call.headers, "x-routerhub-model": result.endpoint.name}
+    if request.stream:
+        return Outcome(200, headers, stream=_relay(call, request, result))
+    completion = result.response
+    body = completion.model_dump(mode="json", exclude_unset=True)
+    body["model"] = result.endpoint.name
+    usage = completion.usage
+    answer = completion.choices[0].message.content or "" if completion.choices else ""
+    call.log(status=Status.FALLBACK if result.fallback else Status.OK, http_status=200, served=result.endpoint,
+             fallback=result.fallback, answer=answer, error="; ".join(result.errors),
+             prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
+             completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
+             upstream_ms=result.latency_ms)
+    return Outcome(200, headers, body=body)
+
+
+def _estimate_prompt_tokens(request: ChatRequest) -> int:
+    from routerhub.gateway.schemas import message_text
+
+    return sum(count_tokens(message_text(m.get("content"))) + 4 for m in request.messages) + 3
+
+
+def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> Iterator[bytes]:
+    """Relay the upstream's chunks as server-sent events as they arrive; log once at the end,
+    also when the client goes away (the WSGI server then closes this generator)."""
+    stream, served = result.response, result.endpoint
+    parts: list[str] = []
+    usage = None
+    status, error = None, "; ".join(result.errors)
+    try:
+        for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta is not None and choice.delta.content:
+                    parts.append(choice.delta.content)
+            if not chunk.choices and chunk.usage is not None and not request.include_usage:
+                continue  # the usage chunk the gateway asked for on its own behalf
+            data = chunk.model_dump(mode="json", exclude_unset=True)
+            data["model"] = served.name
+            yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+        status = Status.FALLBACK if result.fallback else Status.OK
+    except GeneratorExit:
+        status = Status.CLIENT_DISCONNECTED
+        raise
+    except (openai.APIError, OSError) as exc:  # the upstream broke off mid-stream: tell the client, then end
+        status = Status.UPSTREAM_ERROR
+        error = "; ".join(filter(None, [error, f"{served.name}: stream broken: {type(exc).__name__} {exc}"]))[:2000]
+        body = {"error": {"message": "The upstream stream broke off.", "type": "upstream_error",
+                          "code": "upstream_stream_error", "param": None}}
+        yield b"data: " + json.dumps(body).encode() + b"\n\n"
+    finally:
+        stream.close()
+        answer = "".join(parts)
+        call.log(status=status or Status.CLIENT_DISCONNECTED, http_status=200, served=served,
+                 fallback=result.fallback, answer=answer, error=error,
+                 prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
+                 completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
+                 upstream_ms=result.latency_ms)

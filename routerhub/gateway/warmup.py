@@ -1,0 +1,25 @@
+"""Load what serving needs once per web process: the embedder (one embedding) and the active routers."""
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def serving_warm() -> float:
+    """Seconds it took. Safe to call while requests are served (they share the same locks)."""
+    from routerhub.gateway.routing import registry
+    from training.services import embedder_get
+
+    started = time.perf_counter()
+    try:
+        embedder_get().embed(["warm-up"])
+        registry.reload()
+    finally:
+        close_old_connections()
+    seconds = time.perf_counter() - started
+    logger.info("serving warm in %.1f s", seconds)
+    return seconds

@@ -1,0 +1,21 @@
+"""gunicorn settings for the web process (`--config python:routerhub.gunicorn_conf`).
+
+Each worker loads the embedder and the active routers once, in a thread after it starts, so the
+first requests do not pay for loading (they wait for the same load if they come first).
+"""
+import threading
+
+worker_class = "gthread"
+timeout = 120  # a worker busy loading a large SW index is not stuck
+
+
+def post_worker_init(worker):
+    def warm():
+        try:
+            from routerhub.gateway.warmup import serving_warm
+
+            serving_warm()
+        except Exception:  # a failed warm-up only means the first request loads instead
+            worker.log.exception("serving warm-up failed")
+
+    threading.Thread(target=warm, name="routerhub-warmup", daemon=True).start()
