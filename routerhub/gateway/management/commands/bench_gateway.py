@@ -1,0 +1,245 @@
+"""`python manage.py bench_gateway`: the gateway's throughput and routing overhead on this machine.
+
+Runs the same load twice with N concurrent clients: straight at the simulated upstream, then
+through the gateway (`model: router`, so every request is embedded, scored and routed), and prints
+throughput and p50/p99 latency of both, their difference (the overhead the gateway adds), the
+routing latency the gateway logged itself, and whether every request left exactly one
+`RoutedRequest` row.
+
+By default it starts what it measures: the simulated upstream where the demo endpoints point
+(unless one already answers there) and gunicorn as `make run` serves it (workers x threads), for a
+`bench` tenant on the demo endpoints. `--gateway URL --key KEY` measures a running gateway instead.
+Every prompt is distinct (about 30 tokens), so no embedding comes from a cache.
+"""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
+from django.utils import timezone
+
+from routerhub.gateway.models import RoutedRequest
+from routerhub.tenants.models import ModelEndpoint, Tenant
+from routerhub.tenants.services import DEMO_ENDPOINTS, api_key_create
+from training.models import RouterVersion
+
+SUBJECTS = ["a binary search tree", "the French revolution", "photosynthesis", "a REST API", "compound interest",
+            "the Pythagorean theorem", "a sourdough starter", "TCP congestion control", "Bayes' rule",
+            "a haiku about autumn", "quicksort", "the water cycle", "a cover letter", "black holes"]
+ASKS = ["Explain {s} to a curious teenager in a few sentences.",
+        "What are the three most common mistakes people make with {s}, and how do I avoid them?",
+        "Write a short, friendly summary of {s} for a newsletter.",
+        "Give me a step-by-step plan to learn {s} this week, please."]
+
+
+def bench_prompts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.choice(ASKS).format(s=rng.choice(SUBJECTS)) + f" (request {i})" for i in range(n)]
+
+
+def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: int, stream: bool) -> dict:
+    """Send every prompt once with `concurrency` clients; latencies in ms, failures counted."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    ids: list[str] = []
+    position = iter(range(len(prompts)))
+    lock = threading.Lock()
+
+    def client_loop():
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"}) as client:
+            while True:
+                with lock:
+                    i = next(position, None)
+                if i is None:
+                    return
+                body = {"model": model, "messages": [{"role": "user", "content": prompts[i]}], "stream": stream}
+                started = time.perf_counter()
+                try:
+                    if stream:
+                        with client.stream("POST", url + "/chat/completions", json=body) as response:
+                            for _ in response.iter_bytes():
+                                pass
+                    else:
+                        response = client.post(url + "/chat/completions", json=body)
+                    elapsed = (time.perf_counter() - started) * 1000
+                except httpx.HTTPError as exc:
+                    with lock:
+                        failures.append(type(exc).__name__)
+                    continue
+                with lock:
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    else:
+                        failures.append(str(response.status_code))
+                    if "x-routerhub-request-id" in response.headers:
+                        ids.append(response.headers["x-routerhub-request-id"])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client_loop) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {"latencies": latencies, "failures": failures, "ids": ids, "wall_s": wall,
+            "throughput": len(latencies) / wall if wall else 0.0}
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"{proc.args[:4]} exited with {proc.returncode}")
+        if _answers(url):
+            return
+        time.sleep(0.2)
+    raise CommandError(f"{url} did not answer within {timeout:.0f} s")
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--requests", type=int, default=2000, help="Measured requests per phase.")
+        parser.add_argument("--concurrency", type=int, default=16)
+        parser.add_argument("--router", default="mf", help="Router kind the bench tenant routes with.")
+        parser.add_argument("--stream", action="store_true", help="Streaming requests.")
+        parser.add_argument("--upstream-latency-ms", type=float, default=0.0,
+                            help="Latency the simulated upstream adds to each answer.")
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", 2)))
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", 8)))
+        parser.add_argument("--gateway", metavar="URL", help="A running gateway's /v1 URL (with --key).")
+        parser.add_argument("--key", help="API key for --gateway.")
+        parser.add_argument("--seed", type=int, default=0)
+
+    def handle(self, *args, **opts):
+        if (opts["gateway"] is None) != (opts["key"] is None):
+            raise CommandError("--gateway and --key go together", returncode=2)
+        if opts["requests"] < 1 or opts["concurrency"] < 1:
+            raise CommandError("--requests and --concurrency must be positive", returncode=2)
+        children: list[subprocess.Popen] = []
+        try:
+            self._run(opts, children)
+        finally:
+            for proc in children:
+                proc.terminate()
+            for proc in children:
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+    def _run(self, opts, children):
+        strong_name, weak_name = DEMO_ENDPOINTS[0][0], DEMO_ENDPOINTS[1][0]
+        if opts["gateway"]:
+            url, key = opts["gateway"].rstrip("/"), opts["key"]
+            tenant = None
+        else:
+            tenant, key = self._bench_tenant(opts["router"])
+            url = None
+        strong = (tenant.strong_model if tenant else ModelEndpoint.objects.get(name=strong_name))
+        upstream = strong.base_url.rstrip("/")
+        root = upstream.removesuffix("/v1")
+        env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+                   ROUTERHUB_STATE_DIR=str(settings.STATE_DIR), PYTHONUNBUFFERED="1")
+        if not _answers(root + "/_sim/config"):
+            port = urlsplit(upstream).port or 80
+            children.append(subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "sim_upstream",
+                                              "--port", str(port)], env=env))
+            _wait(root + "/_sim/config", children[-1], 30)
+        previous = httpx.get(root + "/_sim/config").json()
+        httpx.post(root + "/_sim/config", json={"latency_ms": opts["upstream_latency_ms"], "chunk_delay_ms": 0,
+                                                 "failure_rate": 0, "fail_models": []})
+        if url is None:
+            port = _free_port()
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                 "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
+                 "--config", "python:routerhub.gunicorn_conf", "--no-control-socket", "--log-level", "warning"],
+                env=env, cwd=settings.BASE_DIR))
+            _wait(f"http://127.0.0.1:{port}/healthz", children[-1], 120)
+            url = f"http://127.0.0.1:{port}/v1"
+        try:
+            self._measure(opts, url, key, upstream, strong.upstream_model)
+        finally:
+            httpx.post(root + "/_sim/config", json=previous)
+
+    def _bench_tenant(self, kind: str) -> tuple[Tenant, str]:
+        if kind not in ("mf", "sw", "random"):
+            raise CommandError(f"--router {kind!r}: use mf, sw or random", returncode=2)
+        if kind != "random" and not RouterVersion.objects.filter(kind=kind, status="active").exists():
+            raise CommandError(f"no active {kind} router version: train one first (manage.py train_router --kind "
+                               f"{kind} --activate, after import_preferences) or use --router random", returncode=2)
+        endpoints = {e.name: e for e in ModelEndpoint.objects.filter(name__in=[n for n, _, _ in DEMO_ENDPOINTS[:2]])}
+        if len(endpoints) < 2:
+            raise CommandError("the demo endpoints are missing: run manage.py seed_demo first", returncode=2)
+        tenant, _ = Tenant.objects.update_or_create(
+            slug="bench", defaults={"name": "Benchmark", "default_router_kind": kind, "routing_threshold": 0.5,
+                                    "strong_model": endpoints[DEMO_ENDPOINTS[0][0]],
+                                    "weak_model": endpoints[DEMO_ENDPOINTS[1][0]], "active": True})
+        return tenant, api_key_create(tenant=tenant, name=f"bench {timezone.now():%Y-%m-%d %H:%M:%S}").raw_key
+
+    def _measure(self, opts, url, key, upstream, upstream_model):
+        n, c, stream = opts["requests"], opts["concurrency"], opts["stream"]
+        prompts = bench_prompts(2 * (n + 4 * c), seed=opts["seed"])
+        warm, direct_prompts, gateway_prompts = prompts[:4 * c], prompts[4 * c:4 * c + n], prompts[-n:]
+        self.stdout.write(f"bench_gateway: {n} requests per phase, {c} concurrent clients, "
+                          f"{'streaming' if stream else 'non-streaming'}, upstream latency "
+                          f"{opts['upstream_latency_ms']:g} ms, {os.cpu_count()} cores")
+        started_at = timezone.now()
+        run_load(upstream, "unused", upstream_model, warm, c, stream)
+        direct = run_load(upstream, "unused", upstream_model, direct_prompts, c, stream)
+        warm_gw = run_load(url, key, "router", warm, c, stream)  # loads the embedder and routers, fills pools
+        gateway = run_load(url, key, "router", gateway_prompts, c, stream)
+
+        def line(name, result):
+            lat = result["latencies"] or [float("nan")]
+            return (f"{name:<10} {result['throughput']:8.1f} req/s   p50 {np.percentile(lat, 50):7.2f} ms   "
+                    f"p99 {np.percentile(lat, 99):7.2f} ms   failed {len(result['failures'])}")
+
+        self.stdout.write(line("upstream", direct))
+        self.stdout.write(line("gateway", gateway))
+        d, g = np.array(direct["latencies"] or [np.nan]), np.array(gateway["latencies"] or [np.nan])
+        self.stdout.write(f"overhead   p50 {np.percentile(g, 50) - np.percentile(d, 50):7.2f} ms   "
+                          f"p99 {np.percentile(g, 99) - np.percentile(d, 99):7.2f} ms")
+        sent_ids = warm_gw["ids"] + gateway["ids"]
+        rows = RoutedRequest.objects.filter(pk__in=sent_ids)
+        routing = np.array([r for r in rows.filter(pk__in=gateway["ids"]).values_list("routing_latency_ms", flat=True)
+                            if r is not None] or [np.nan])
+        self.stdout.write(f"routing    p50 {np.percentile(routing, 50):7.2f} ms   p99 {np.percentile(routing, 99):7.2f} ms"
+                          f"   (logged by the gateway: embed + score + decide)")
+        by_model = dict(rows.filter(pk__in=gateway["ids"]).values("served_model").annotate(n=Count("id"))
+                        .values_list("served_model", "n"))
+        answered = len(warm_gw["latencies"]) + len(gateway["latencies"])
+        stored = rows.count()
+        lost = answered - stored
+        self.stdout.write(f"log rows   {stored} stored for {answered} answered requests: {lost} lost; "
+                          f"served {by_model}; since {started_at:%H:%M:%S}")
+        if lost or gateway["failures"] or direct["failures"]:
+            raise CommandError(f"{lost} lost rows, {len(gateway['failures'])} gateway failures "
+                               f"({sorted(set(gateway['failures']))}), {len(direct['failures'])} upstream failures")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
