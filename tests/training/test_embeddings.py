@@ -64,3 +64,28 @@ def test_openai_backend_over_http_against_an_openai_compatible_server(sim):
 def test_unknown_runtime_is_refused():
     with pytest.raises(ValueError, match="unknown runtime"):
         MiniLMEmbedder(runtime="tensorflow")
+
+
+def test_micro_batcher_embeds_concurrent_texts_together_and_returns_each_its_row(onnx_embedder):
+    import threading
+
+    from training.embeddings import MicroBatcher
+
+    texts = [f"question number {i}: how do rivers form {'deltas' if i % 2 else 'canyons'}?" for i in range(24)]
+    expected = onnx_embedder.embed(texts)
+    batcher = MicroBatcher(onnx_embedder.embed, max_batch=8)
+    results = {}
+    gate = threading.Barrier(len(texts))
+
+    def call(i):
+        gate.wait()
+        results[i] = batcher(texts[i])
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert np.abs(np.stack([results[i] for i in range(len(texts))]) - expected).max() < 1e-5
+    assert batcher.texts == len(texts) and batcher.batches < len(texts)  # some calls were shared
+    assert np.abs(batcher("alone") - onnx_embedder.embed(["alone"])[0]).max() < 1e-5

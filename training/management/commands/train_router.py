@@ -34,5 +34,5 @@ class Command(BaseCommand):
             raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
         version = router_version_create(router=router, battles=battles, data_params=data_params)
         if opts["activate"]:
-            router_version_activate(version=version)
+            version = router_version_activate(version=version)
         self.stdout.write(self.style.SUCCESS(f"router version {version.pk} ({kind}, {version.status})"))
