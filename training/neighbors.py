@@ -195,9 +195,9 @@ class BattleNeighborIndex:
 
     def neighbors(self, query_embedding, *, k: int, tenant_id: int | None = None) -> Neighbors:
         """The battles (shared, or `tenant_id`'s own) of the nearest prompts, whole prompts until there
-        are at least k (so that the far part can take exactly those prompts out of their clusters)."""
-        with self._lock:
-            return self._neighbors(query_embedding, k=k, tenant_id=tenant_id)
+        are at least k (so that the far part can take exactly those prompts out of their clusters).
+        The pgvector search runs outside the lock, so concurrent queries only share the in-memory part."""
+        return self._neighbors(query_embedding, k=k, tenant_id=tenant_id)
 
     def _neighbors(self, query_embedding, *, k: int, tenant_id: int | None) -> Neighbors:
         self.refresh()
@@ -208,38 +208,39 @@ class BattleNeighborIndex:
             if any(pid not in self._seen_prompts for pid, _ in prompts):
                 self.refresh(force=True)  # a prompt newer than the index: catch up now
             chunks, sims, used, total = [], [], [], 0
-            for prompt_id, similarity in prompts:
-                rows = self._by_prompt.get(prompt_id)
-                if rows is None:
-                    continue
-                rows = rows[(rows[:, OWNER] == 0) | (rows[:, OWNER] == (tenant_id or -1))]
-                if len(rows):
-                    chunks.append(rows)
-                    sims.append(np.full(len(rows), similarity))
-                    used.append(prompt_id)
-                    total += len(rows)
-                if total >= k:
-                    break
+            with self._lock:
+                models = list(self._models)
+                for prompt_id, similarity in prompts:
+                    rows = self._by_prompt.get(prompt_id)
+                    if rows is None:
+                        continue
+                    rows = rows[(rows[:, OWNER] == 0) | (rows[:, OWNER] == (tenant_id or -1))]
+                    if len(rows):
+                        chunks.append(rows)
+                        sims.append(np.full(len(rows), similarity))
+                        used.append(prompt_id)
+                        total += len(rows)
+                    if total >= k:
+                        break
             if total >= k or len(prompts) < n_prompts or n_prompts >= 1000:
                 break
             n_prompts = min(1000, n_prompts * 4)
         if not chunks:
-            return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0),
-                             list(self._models), [])
+            return Neighbors(np.zeros(0), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0), models, [])
         rows, similarities = np.vstack(chunks), np.concatenate(sims)
         return Neighbors(similarities, rows[:, A].astype(int), rows[:, B].astype(int), rows[:, OUTCOME],
-                         rows[:, WEIGHT], list(self._models), used)
+                         rows[:, WEIGHT], models, used)
 
     def win_rate(self, query_embedding, *, strong: str, weak: str, k: int = 100, tenant_id: int | None = None,
                  gamma: float = 100.0, ridge: float = 1.0, summaries: bool = True) -> float:
         """P(strong beats weak): exact over the k nearest battles, cluster summaries for the rest."""
-        with self._lock:
-            return self._win_rate(query_embedding, strong=strong, weak=weak, k=k, tenant_id=tenant_id, gamma=gamma,
+        query = np.asarray(query_embedding, dtype=np.float32).ravel()
+        near = self._neighbors(query, k=k, tenant_id=tenant_id)  # the database search, outside the lock
+        with self._lock:  # the in-memory summaries, which a refresh changes
+            return self._win_rate(query, near, strong=strong, weak=weak, tenant_id=tenant_id, gamma=gamma,
                                   ridge=ridge, summaries=summaries)
 
-    def _win_rate(self, query_embedding, *, strong, weak, k, tenant_id, gamma, ridge, summaries) -> float:
-        query = np.asarray(query_embedding, dtype=np.float32).ravel()
-        near = self._neighbors(query, k=k, tenant_id=tenant_id)
+    def _win_rate(self, query, near: Neighbors, *, strong, weak, tenant_id, gamma, ridge, summaries) -> float:
         models = near.models
         if strong not in models or weak not in models:
             return 0.5
