@@ -103,9 +103,10 @@ class _Lru:
 _embedding_lru = _Lru(getattr(settings, "ROUTERHUB_QUERY_CACHE_SIZE", 4096))
 
 
-def query_embedding(text: str) -> np.ndarray:
-    """The routed prompt's embedding: process LRU, then the Postgres cache, then the embedder
-    (whose result joins both caches)."""
+def query_embedding(text: str) -> tuple[np.ndarray, EmbeddingCacheEntry | None]:
+    """The routed prompt's embedding: process LRU, then the Postgres cache, then the embedder.
+    A new embedding comes back with its unsaved cache entry, which the request's log transaction
+    stores (one commit per request, not two)."""
     from training.services import embedder_get
 
     embedder = embedder_get()
@@ -113,17 +114,17 @@ def query_embedding(text: str) -> np.ndarray:
     key = f"{embedder.name}:{sha}"
     vector = _embedding_lru.get(key)
     if vector is not None:
-        return vector
+        return vector, None
     stored = (EmbeddingCacheEntry.objects.filter(backend=embedder.name, text_sha256=sha)
               .values_list("embedding", flat=True).first())
+    entry = None
     if stored is not None:
         vector = np.asarray(stored, dtype=np.float32)
     else:
         vector = _batcher_for(embedder)(text)
-        EmbeddingCacheEntry.objects.bulk_create(
-            [EmbeddingCacheEntry(backend=embedder.name, text_sha256=sha, embedding=vector)], ignore_conflicts=True)
+        entry = EmbeddingCacheEntry(backend=embedder.name, text_sha256=sha, embedding=vector)
     _embedding_lru.put(key, vector)
-    return vector
+    return vector, entry
 
 
 _batchers: dict[int, MicroBatcher] = {}
@@ -265,6 +266,7 @@ class Decision:
     threshold: float | None = None
     reason: str = ""
     embedding: np.ndarray | None = None
+    cache_entry: EmbeddingCacheEntry | None = None  # a new embedding, stored with the request's log row
     routed_prompt: str = ""
 
 
@@ -277,7 +279,7 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
     decision = Decision(chosen=strong, other=weak, kind=target.kind, threshold=target.threshold,
                         routed_prompt=routed_prompt)
     try:
-        decision.embedding = query_embedding(routed_prompt)
+        decision.embedding, decision.cache_entry = query_embedding(routed_prompt)
     except Exception as exc:  # the embedder is down (e.g. the OpenAI backend): still answer
         logger.exception("embedding failed")
         decision.reason = f"embedding failed ({type(exc).__name__}): strong model"

@@ -116,6 +116,9 @@ def load_responses(path: str) -> list[dict]:
 class SimHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "RouterHubSimUpstream/1.0"
+    # headers and body go out in two writes: with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (up to 40 ms per keep-alive request)
+    disable_nagle_algorithm = True
     state: SimState  # set on the subclass made by make_server
 
     def log_message(self, format, *args):  # quiet: tests and benchmarks run many requests

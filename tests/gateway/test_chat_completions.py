@@ -10,6 +10,8 @@ import pytest
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create, api_key_revoke
 from tests.gateway.conftest import EASY, HARD, make_tenant
+from training.embeddings import text_sha256
+from training.models import EmbeddingCacheEntry
 
 Status = RoutedRequest.Status
 
@@ -48,6 +50,7 @@ def test_routes_hard_prompt_to_strong_and_small_talk_to_weak(gateway, mf_version
     assert row.chosen_model == "strong-model" and not row.fallback
     assert row.embedding is not None and len(row.embedding) == 384
     assert row.routed_prompt == HARD[0]
+    assert EmbeddingCacheEntry.objects.filter(text_sha256=text_sha256(HARD[0])).exists()  # cached for training
     # cost from the endpoint's prices: 10 $/Mtok in, 30 $/Mtok out
     expected = (Decimal(10) * row.prompt_tokens + Decimal(30) * row.completion_tokens) / Decimal(1_000_000)
     assert row.cost == expected.quantize(Decimal("0.00000001"))

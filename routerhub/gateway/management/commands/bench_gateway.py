@@ -176,6 +176,7 @@ class Command(BaseCommand):
                 env=env, cwd=settings.BASE_DIR))
             _wait(f"http://127.0.0.1:{port}/healthz", children[-1], 120)
             url = f"http://127.0.0.1:{port}/v1"
+        self._gateway_proc = children[-1] if not opts["gateway"] else None
         try:
             self._measure(opts, url, key, upstream, strong.upstream_model)
         finally:
@@ -207,7 +208,9 @@ class Command(BaseCommand):
         run_load(upstream, "unused", upstream_model, warm, c, stream)
         direct = run_load(upstream, "unused", upstream_model, direct_prompts, c, stream)
         warm_gw = run_load(url, key, "router", warm, c, stream)  # loads the embedder and routers, fills pools
+        cpu_before = _tree_cpu_s(self._gateway_proc)
         gateway = run_load(url, key, "router", gateway_prompts, c, stream)
+        cpu_ms = (_tree_cpu_s(self._gateway_proc) - cpu_before) * 1000 / max(len(gateway["latencies"]), 1)
 
         def line(name, result):
             lat = result["latencies"] or [float("nan")]
@@ -223,6 +226,8 @@ class Command(BaseCommand):
         rows = RoutedRequest.objects.filter(pk__in=sent_ids)
         routing = np.array([r for r in rows.filter(pk__in=gateway["ids"]).values_list("routing_latency_ms", flat=True)
                             if r is not None] or [np.nan])
+        if self._gateway_proc is not None:
+            self.stdout.write(f"gateway CPU {cpu_ms:6.2f} ms per request (all web workers, user + system)")
         self.stdout.write(f"routing    p50 {np.percentile(routing, 50):7.2f} ms   p99 {np.percentile(routing, 99):7.2f} ms"
                           f"   (logged by the gateway: embed + score + decide)")
         by_model = dict(rows.filter(pk__in=gateway["ids"]).values("served_model").annotate(n=Count("id"))
@@ -235,6 +240,23 @@ class Command(BaseCommand):
         if lost or gateway["failures"] or direct["failures"]:
             raise CommandError(f"{lost} lost rows, {len(gateway['failures'])} gateway failures "
                                f"({sorted(set(gateway['failures']))}), {len(direct['failures'])} upstream failures")
+
+
+def _tree_cpu_s(proc: subprocess.Popen | None) -> float:
+    """CPU seconds used so far by a process and its children (gunicorn's workers)."""
+    if proc is None:
+        return 0.0
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _free_port() -> int:
