@@ -240,7 +240,13 @@ class OpenAIEmbedder(Embedder):
         self.api_key = api_key
         self.timeout = timeout
         self.max_retries = max_retries
-        self.name = f"openai:{model}:{dim}"
+        # the vector space is the model *at that server*: another compatible server serving the same
+        # model name gets its own cache space
+        from urllib.parse import urlsplit
+
+        host = urlsplit(base_url).netloc if base_url else ""
+        self.name = f"openai:{model}:{dim}" + (f"@{host}" if host and host != "api.openai.com" else "")
+        self.name = self.name[:100]
         self._client = None
         self._lock = threading.Lock()
 

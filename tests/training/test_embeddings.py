@@ -58,7 +58,9 @@ def test_openai_backend_over_http_against_an_openai_compatible_server(sim):
     assert vectors.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
-    assert embedder.name == "openai:text-embedding-3-small:384"
+    host = sim.split("//", 1)[1].split("/", 1)[0]
+    assert embedder.name == f"openai:text-embedding-3-small:384@{host}"  # its own cache space
+    assert OpenAIEmbedder(model="text-embedding-3-small").name == "openai:text-embedding-3-small:384"
 
 
 def test_unknown_runtime_is_refused():
