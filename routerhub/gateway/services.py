@@ -144,12 +144,25 @@ def _estimate_prompt_tokens(request: ChatRequest) -> int:
 
 
 def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> Iterator[bytes]:
-    """Relay the upstream's chunks as server-sent events as they arrive; log once at the end,
-    also when the client goes away (the WSGI server then closes this generator)."""
+    """Relay the upstream's chunks as server-sent events as they arrive. The log row is written
+    before the final `[DONE]` (so a client that has the whole answer finds its row), or when the
+    client goes away (the WSGI server then closes this generator) or the upstream breaks off."""
     stream, served = result.response, result.endpoint
     parts: list[str] = []
     usage = None
-    status, error = None, "; ".join(result.errors)
+    errors = list(result.errors)
+    logged = False
+
+    def log(status: str) -> None:
+        nonlocal logged
+        answer = "".join(parts)
+        call.log(status=status, http_status=200, served=served, fallback=result.fallback, answer=answer,
+                 error="; ".join(errors)[:2000],
+                 prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
+                 completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
+                 upstream_ms=result.latency_ms)
+        logged = True
+
     try:
         for chunk in stream:
             if chunk.usage is not None:
@@ -162,22 +175,15 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> I
             data = chunk.model_dump(mode="json", exclude_unset=True)
             data["model"] = served.name
             yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        log(Status.FALLBACK if result.fallback else Status.OK)
         yield b"data: [DONE]\n\n"
-        status = Status.FALLBACK if result.fallback else Status.OK
-    except GeneratorExit:
-        status = Status.CLIENT_DISCONNECTED
-        raise
-    except (openai.APIError, OSError) as exc:  # the upstream broke off mid-stream: tell the client, then end
-        status = Status.UPSTREAM_ERROR
-        error = "; ".join(filter(None, [error, f"{served.name}: stream broken: {type(exc).__name__} {exc}"]))[:2000]
+    except (openai.APIError, OSError) as exc:  # the upstream broke off mid-stream: say so, then end
+        errors.append(f"{served.name}: stream broken: {type(exc).__name__} {exc}")
+        log(Status.UPSTREAM_ERROR)
         body = {"error": {"message": "The upstream stream broke off.", "type": "upstream_error",
                           "code": "upstream_stream_error", "param": None}}
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
-    finally:
+    finally:  # also on GeneratorExit: the client went away before the end
         stream.close()
-        answer = "".join(parts)
-        call.log(status=status or Status.CLIENT_DISCONNECTED, http_status=200, served=served,
-                 fallback=result.fallback, answer=answer, error=error,
-                 prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
-                 completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
-                 upstream_ms=result.latency_ms)
+        if not logged:
+            log(Status.CLIENT_DISCONNECTED)

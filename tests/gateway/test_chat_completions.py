@@ -212,3 +212,25 @@ def test_tenants_are_isolated(gateway, mf_version):
     assert completion_b.model == "strong-model"  # globex's own threshold 0 sends everything to strong
     assert row_of(raw_a).tenant_id == gateway.tenant.pk and row_of(raw_b).tenant_id == other.pk
     assert row_of(raw_b).threshold == 0.0 and row_of(raw_a).threshold == 0.5
+
+
+def test_streaming_falls_back_before_the_first_byte(gateway, mf_version):
+    httpx.post(gateway.sim.removesuffix("/v1") + "/_sim/config", json={"fail_models": ["weak-model"]})
+    raw = gateway.client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": EASY[3]}], stream=True)
+    chunks = list(raw.parse())
+    assert {chunk.model for chunk in chunks} == {"strong-model"}
+    row = row_of(raw)
+    assert row.fallback and row.status == Status.FALLBACK and row.chosen_model == "weak-model"
+    assert row.answer.startswith("[strong-model]")
+
+
+def test_upstream_timeout_falls_back(gateway, mf_version):
+    from routerhub.tenants.models import ModelEndpoint
+
+    ModelEndpoint.objects.filter(name="weak-model").update(timeout_s=0.3)
+    httpx.post(gateway.sim.removesuffix("/v1") + "/_sim/config", json={"latency_ms": 800})
+    raw, completion = ask(gateway.client, "router", EASY[4])
+    assert completion.model == "strong-model"
+    row = row_of(raw)
+    assert row.chosen_model == "weak-model" and row.fallback and "weak-model: APITimeoutError" in row.error
