@@ -44,6 +44,8 @@ class Preference(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     content_hash = models.CharField(max_length=64, unique=True, help_text="Idempotency key of the import.")
     metadata = models.JSONField(default=dict, blank=True)
+    request = models.ForeignKey("gateway.RoutedRequest", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="preferences", help_text="The gateway request it is about, if any.")
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "created"], name="pref_tenant_created")]
@@ -52,3 +54,24 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_a} vs {self.model_b}: {self.winner} ({self.source})"
+
+
+class Feedback(models.Model):
+    """A user's thumbs on one gateway answer: one per request (a second rating replaces the first)."""
+
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    request = models.OneToOneField("gateway.RoutedRequest", on_delete=models.CASCADE, related_name="feedback")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "created"], name="feedback_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on {self.request_id}"

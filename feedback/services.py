@@ -96,3 +96,96 @@ def preference_prompts_reembed(*, progress: bool = False, chunk: int = 2000) -> 
         with transaction.atomic():
             PreferencePrompt.objects.bulk_update(prompts, ["embedding", "embedding_backend"], batch_size=500)
     return len(ids)
+
+
+# --- feedback from the gateway's users
+THUMBS_SOURCE = "thumbs"
+PREFERENCE_API_SOURCE = "preference-api"
+USER_JUDGE = "user"
+
+
+class FeedbackError(Exception):
+    """A request the feedback API cannot take: `status` 404 (unknown to this tenant) or 400."""
+
+    def __init__(self, message: str, *, status: int = 400, code: str = "invalid_request", param: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.param = status, code, param
+
+
+def _hash(*parts) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _replace_battle(*, content_hash: str, tenant, prompt: str, battle, source: str, request=None,
+                    metadata: dict | None = None) -> Preference | None:
+    """Make the stored battle under `content_hash` equal `battle` (None: no battle). A changed
+    battle is a new row (a new id), so the serving index, which reads new rows, sees it."""
+    existing = Preference.objects.filter(content_hash=content_hash).first()
+    if existing is not None and battle is not None and (existing.model_a, existing.model_b, existing.winner) == (
+            battle.model_a, battle.model_b, battle.winner):
+        return existing
+    if existing is not None:
+        existing.delete()
+    if battle is None:
+        return None
+    prompt_id = preference_prompts_ensure(texts=[prompt])[text_sha256(prompt)]
+    return Preference.objects.create(prompt_id=prompt_id, tenant=tenant, model_a=battle.model_a,
+                                     model_b=battle.model_b, winner=battle.winner, source=source, judge=USER_JUDGE,
+                                     content_hash=content_hash, request=request, metadata=metadata or {})
+
+
+def _tenant_request(*, tenant, request_id):
+    from routerhub.gateway.models import RoutedRequest
+
+    request = RoutedRequest.objects.select_related("tenant__strong_model", "tenant__weak_model").filter(
+        pk=request_id, tenant=tenant).first()
+    if request is None:  # another tenant's request is as unknown as a made-up id
+        raise FeedbackError(f"No request {request_id} for this API key's tenant.", status=404,
+                            code="request_not_found", param="request_id")
+    return request
+
+
+@transaction.atomic
+def feedback_rate(*, tenant, request_id, rating: str, comment: str = ""):
+    """Store (or replace) the tenant's thumbs on one of its requests, and the battle it stands for
+    (`feedback.labels.battle_from_thumbs`). Returns the Feedback."""
+    from feedback.labels import battle_from_thumbs
+    from feedback.models import Feedback
+
+    request = _tenant_request(tenant=tenant, request_id=request_id)
+    if not request.served_model or not request.answer:
+        raise FeedbackError(f"Request {request_id} has no answer to rate (status {request.status}).",
+                            code="nothing_to_rate", param="request_id")
+    feedback, _ = Feedback.objects.update_or_create(request=request, defaults={
+        "tenant": tenant, "rating": rating, "comment": comment})
+    battle = battle_from_thumbs(rating=rating, served_model=request.served_model,
+                                strong_model=tenant.strong_model.name, weak_model=tenant.weak_model.name)
+    _replace_battle(content_hash=_hash("thumbs", str(request.pk)), tenant=tenant, prompt=request.routed_prompt,
+                    battle=battle, source=THUMBS_SOURCE, request=request,
+                    metadata={"rating": rating, "served_model": request.served_model})
+    return feedback
+
+
+@transaction.atomic
+def preference_submit(*, tenant, model_a: str, model_b: str, winner: str, request_id=None, prompt: str | None = None,
+                      response_a: str | None = None, response_b: str | None = None) -> Preference:
+    """A pairwise preference from the tenant's own UI: about one of its requests (the prompt is the
+    request's routed prompt) or about a prompt given here. Submitting the same comparison again
+    replaces its winner; it never counts twice."""
+    from feedback.labels import battle_from_preference
+
+    request = _tenant_request(tenant=tenant, request_id=request_id) if request_id else None
+    prompt = prompt if prompt else (request.routed_prompt if request else "")
+    if not prompt.strip():
+        raise FeedbackError("Give a 'prompt' or the 'request_id' of a request with a prompt.", param="prompt")
+    try:
+        battle = battle_from_preference(model_a=model_a, model_b=model_b, winner=winner)
+    except ValueError as exc:
+        raise FeedbackError(str(exc), param="winner" if "winner" in str(exc) else "model_b") from None
+    content_hash = _hash("preference", tenant.pk, str(request.pk) if request else "", text_sha256(prompt), model_a,
+                         model_b, text_sha256(response_a or ""), text_sha256(response_b or ""))
+    metadata = {key: value for key, value in (("response_a", response_a), ("response_b", response_b)) if value}
+    return _replace_battle(content_hash=content_hash, tenant=tenant, prompt=prompt, battle=battle,
+                           source=PREFERENCE_API_SOURCE, request=request, metadata=metadata)

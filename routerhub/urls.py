@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from routerhub.gateway.apis import ChatCompletionApi, ModelListApi
+from feedback.apis import FeedbackApi, PreferenceApi
+from routerhub.gateway.apis import ChatCompletionApi, ModelListApi, RequestDetailApi
 from routerhub.ops.apis import HealthApi
 
 urlpatterns = [
@@ -11,4 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("v1/models", ModelListApi.as_view(), name="model-list"),
     path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),
+    path("v1/requests/<uuid:request_id>", RequestDetailApi.as_view(), name="request-detail"),
+    path("v1/feedback", FeedbackApi.as_view(), name="feedback"),
+    path("v1/preferences", PreferenceApi.as_view(), name="preferences"),
 ]

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from routerhub.gateway.schemas import (ChatCompletionRequestSerializer, ChatCompletionResponseSerializer,
                                        chat_request_parse)
-from routerhub.gateway.selectors import model_names_for_tenant
+from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
 from routerhub.gateway.services import GatewayCall, chat_completion
 from routerhub.ops.errors import ApiError
 
@@ -88,3 +88,53 @@ def _json_body(request):
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
+
+
+class RequestDetailApi(APIView):
+    """`GET /v1/requests/<id>`: one of the tenant's requests, with its routing decision and feedback.
+    Another tenant's request id is a 404, as an unknown one."""
+
+    @extend_schema_serializer(component_name="RoutedRequest")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        created = serializers.DateTimeField()
+        requested_model = serializers.CharField()
+        routed_prompt = serializers.CharField()
+        router = serializers.SerializerMethodField()
+        win_rate = serializers.FloatField(allow_null=True)
+        threshold = serializers.FloatField(allow_null=True)
+        routing_reason = serializers.CharField()
+        chosen_model = serializers.CharField()
+        served_model = serializers.CharField()
+        fallback = serializers.BooleanField()
+        stream = serializers.BooleanField()
+        status = serializers.CharField()
+        http_status = serializers.IntegerField(allow_null=True)
+        answer = serializers.CharField()
+        prompt_tokens = serializers.IntegerField()
+        completion_tokens = serializers.IntegerField()
+        cost = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False)
+        routing_latency_ms = serializers.FloatField(allow_null=True)
+        upstream_latency_ms = serializers.FloatField(allow_null=True)
+        feedback = serializers.SerializerMethodField()
+        preferences = serializers.SerializerMethodField()
+
+        def get_router(self, obj) -> str:
+            return f"{obj.router_kind}:v{obj.router_version_id}" if obj.router_version_id else obj.router_kind
+
+        def get_feedback(self, obj) -> dict | None:
+            feedback = getattr(obj, "feedback", None)
+            return {"rating": feedback.rating, "comment": feedback.comment, "updated": feedback.updated} \
+                if feedback else None
+
+        def get_preferences(self, obj) -> list[dict]:
+            return [{"model_a": p.model_a, "model_b": p.model_b, "winner": p.winner, "source": p.source}
+                    for p in obj.preferences.all()]
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, request_id):
+        row = request_for_tenant(tenant=request.user.tenant, request_id=request_id)
+        if row is None:
+            raise ApiError(f"No request {request_id} for this API key's tenant.", status_code=404,
+                           code="request_not_found", type="invalid_request_error")
+        return Response(self.OutputSerializer(row).data)

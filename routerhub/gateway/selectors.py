@@ -1,6 +1,7 @@
 """Reads for the gateway."""
 from __future__ import annotations
 
+from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from training.routers import ROUTER_KINDS
 
@@ -11,3 +12,10 @@ def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
     routers = ["router"] + [f"router-{kind}-{tenant.routing_threshold:g}" for kind in ROUTER_KINDS]
     endpoints = list(ModelEndpoint.objects.filter(active=True).values_list("name", flat=True))
     return routers + endpoints
+
+
+def request_for_tenant(*, tenant: Tenant, request_id) -> RoutedRequest | None:
+    """The tenant's own request (with its feedback and preferences), or None: another tenant's
+    request is as unknown as a made-up id."""
+    return (RoutedRequest.objects.filter(pk=request_id, tenant=tenant).select_related("feedback")
+            .prefetch_related("preferences").first())
