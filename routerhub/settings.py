@@ -175,6 +175,8 @@ ROUTERHUB_ROUTER_RELOAD_S = float(os.environ.get("ROUTERHUB_ROUTER_RELOAD_S", 2)
 # new preferences are read from the store this often.
 ROUTERHUB_SW_SERVING_K = int(os.environ.get("ROUTERHUB_SW_SERVING_K", 100))
 ROUTERHUB_SW_REFRESH_S = float(os.environ.get("ROUTERHUB_SW_REFRESH_S", 2))
+# ... and checks this often whether stored battles were deleted or replaced (then rebuilds in the background).
+ROUTERHUB_SW_REBUILD_CHECK_S = float(os.environ.get("ROUTERHUB_SW_REBUILD_CHECK_S", 30))
 # Routed prompts' embeddings kept per process (in front of the Postgres embedding cache).
 ROUTERHUB_QUERY_CACHE_SIZE = int(os.environ.get("ROUTERHUB_QUERY_CACHE_SIZE", 4096))
 # The request log's commit waits for the WAL flush (on) or not (off, default): off saves a disk

@@ -64,6 +64,7 @@ class BattleNeighborIndex:
         self._seen_prompts: set[int] = set()  # every prompt with a stored battle, even of weight 0
         self._last_id = 0
         self._battles = 0
+        self._clustered_battles = 0  # battles seen when the clusters were made
         self._refreshed_at = 0.0
         # far-part summaries
         self._centroids: np.ndarray | None = None
@@ -113,6 +114,15 @@ class BattleNeighborIndex:
         self._battles += len(rows)
         self._summarize(chunks)
 
+    def stale(self) -> bool:
+        """True when rows the index holds were deleted or replaced in the store (an index only reads
+        new rows), or the store has grown 4x since the clusters were made: time for a fresh index."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {self.battle_table} WHERE id <= %s", [self._last_id])
+            still_there = cursor.fetchone()[0]
+        grown = self._clustered_battles and self._battles > 4 * self._clustered_battles
+        return still_there < self._battles or bool(grown)
+
     @property
     def models(self) -> list[str]:
         """Every model name in the stored battles."""
@@ -136,6 +146,7 @@ class BattleNeighborIndex:
                 return
             chunks = self._by_prompt  # first build: every prompt seen so far
             embeddings = self._embeddings(list(chunks))
+            self._clustered_battles = self._battles
             self._centroids = _kmeans(np.stack(list(embeddings.values())),
                                       min(self.max_clusters, max(len(embeddings) // 8, 4)), self.random_state)
         else:

@@ -178,20 +178,64 @@ def _unknown_pair_message(strong: str, weak: str, known) -> str:
 
 _sw_index = None
 _sw_index_lock = threading.Lock()
+_sw_index_checked_at = 0.0
+_sw_rebuilding = threading.Lock()
 
 
 def sw_index_get():
-    """The process's SW neighbour index (built from the preference store on first use)."""
+    """The process's SW neighbour index (built from the preference store on first use). It reads new
+    rows by itself; every ROUTERHUB_SW_REBUILD_CHECK_S it also checks whether rows it holds were
+    deleted or replaced (a changed thumb, a re-labelled duel) and then builds a fresh index in the
+    background, swapping it in when complete."""
     global _sw_index
     if _sw_index is None:
         with _sw_index_lock:
             if _sw_index is None:
-                from training.neighbors import BattleNeighborIndex
-
-                index = BattleNeighborIndex(refresh_s=settings.ROUTERHUB_SW_REFRESH_S)
-                index.refresh(force=True)
-                _sw_index = index
+                _sw_index = _sw_index_build()
+    _sw_index_maybe_rebuild()
     return _sw_index
+
+
+def _sw_index_build():
+    from training.neighbors import BattleNeighborIndex
+
+    index = BattleNeighborIndex(refresh_s=settings.ROUTERHUB_SW_REFRESH_S)
+    index.refresh(force=True)
+    return index
+
+
+def _sw_index_maybe_rebuild(force: bool = False) -> threading.Thread | None:
+    global _sw_index_checked_at
+    if not force and time.monotonic() - _sw_index_checked_at < settings.ROUTERHUB_SW_REBUILD_CHECK_S:
+        return None
+    if not _sw_rebuilding.acquire(blocking=False):
+        return None  # a check or a rebuild is under way
+    _sw_index_checked_at = time.monotonic()
+    try:
+        if not _sw_index.stale():
+            _sw_rebuilding.release()
+            return None
+    except Exception:
+        _sw_rebuilding.release()
+        raise
+
+    def rebuild():
+        global _sw_index
+        from django.db import close_old_connections
+
+        try:
+            fresh = _sw_index_build()
+            _sw_index = fresh  # one reference swap, as for router versions
+            logger.info("SW index rebuilt: %d battles", fresh._battles)
+        except Exception:
+            logger.exception("SW index rebuild failed; keeping the current one")
+        finally:
+            close_old_connections()
+            _sw_rebuilding.release()
+
+    thread = threading.Thread(target=rebuild, name="sw-index-rebuild", daemon=True)
+    thread.start()
+    return thread
 
 
 class RouterRegistry:

@@ -143,3 +143,37 @@ def test_openapi_schema_is_valid_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert "/v1/chat/completions" in (tmp_path / "schema.yml").read_text()
+
+
+def test_sw_follows_a_changed_thumb_without_a_retrain(gateway, settings):
+    """Thumbs down on the weak answer: SW sends similar prompts to the strong model within seconds.
+    The user changes it to thumbs up: the battle is replaced, and SW's index, which only reads new
+    rows, notices the replaced one and rebuilds itself."""
+    settings.ROUTERHUB_SW_REBUILD_CHECK_S = 0.5
+    preferences_store(battles=[battle(p, "tie", n=i) for i in range(2) for p in HARD + EASY])
+    sw_activate()
+    api_headers = {"Authorization": f"Bearer {gateway.key}"}
+    question = "What is the capital of Australia, and why is it not Sydney?"
+
+    def ask(prompt, threshold="0.99"):
+        raw = gateway.client.chat.completions.with_raw_response.create(
+            model=f"router-sw-{threshold}", messages=[{"role": "user", "content": prompt}])
+        return raw.headers["x-routerhub-request-id"], float(raw.headers["x-routerhub-win-rate"]), raw.parse().model
+
+    def wait_until(condition, what):
+        deadline = time.monotonic() + 15
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.2)
+
+    request_id, before, served = ask(question)
+    assert served == "weak-model" and before == pytest.approx(0.5, abs=0.05)  # only ties so far
+    for _ in range(3):  # the same question, three users unhappy with the weak answer
+        rid, _, _ = ask(question)
+        assert httpx.post(gateway.url + "/feedback", headers=api_headers,
+                          json={"request_id": rid, "rating": "down"}).status_code == 201
+    wait_until(lambda: ask(question + " ")[1] > before + 0.1, "SW did not learn from the thumbs")
+    for rid in RoutedRequest.objects.filter(feedback__rating="down").values_list("id", flat=True):
+        assert httpx.post(gateway.url + "/feedback", headers=api_headers,
+                          json={"request_id": str(rid), "rating": "up"}).status_code == 201
+    wait_until(lambda: abs(ask(question + "  ")[1] - before) < 0.05, "SW kept the replaced thumbs")
