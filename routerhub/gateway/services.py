@@ -22,7 +22,8 @@ from django.db import connection, transaction
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest
-from routerhub.gateway.upstream import UpstreamClientError, UpstreamResult, UpstreamUnavailable, complete
+from routerhub.gateway.upstream import (TransportError, UpstreamClientError, UpstreamResult, UpstreamUnavailable,
+                                       complete)
 from routerhub.ops.simupstream import count_tokens
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from training.models import EmbeddingCacheEntry
@@ -124,17 +125,29 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     headers = {**call.headers, "x-routerhub-model": result.endpoint.name}
     if request.stream:
         return Outcome(200, headers, stream=_relay(call, request, result))
-    completion = result.response
-    body = completion.model_dump(mode="json", exclude_unset=True)
+    body = result.response
     body["model"] = result.endpoint.name
-    usage = completion.usage
-    answer = completion.choices[0].message.content or "" if completion.choices else ""
+    answer = _answer_text(body)
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     call.log(status=Status.FALLBACK if result.fallback else Status.OK, http_status=200, served=result.endpoint,
              fallback=result.fallback, answer=answer, error="; ".join(result.errors),
-             prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
-             completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
+             prompt_tokens=_tokens(usage, "prompt_tokens", lambda: _estimate_prompt_tokens(request)),
+             completion_tokens=_tokens(usage, "completion_tokens", lambda: count_tokens(answer)),
              upstream_ms=result.latency_ms)
     return Outcome(200, headers, body=body)
+
+
+def _answer_text(body: dict) -> str:
+    try:
+        return body["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+def _tokens(usage: dict | None, key: str, estimate) -> int:
+    """The upstream's token count, or an estimate when it reports none."""
+    value = (usage or {}).get(key)
+    return value if isinstance(value, int) and value >= 0 else estimate()
 
 
 def _estimate_prompt_tokens(request: ChatRequest) -> int:
@@ -143,13 +156,17 @@ def _estimate_prompt_tokens(request: ChatRequest) -> int:
     return sum(count_tokens(message_text(m.get("content"))) + 4 for m in request.messages) + 3
 
 
+class UpstreamStreamError(Exception):
+    """The upstream sent an error event in the middle of a stream."""
+
+
 def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> Iterator[bytes]:
     """Relay the upstream's chunks as server-sent events as they arrive. The log row is written
     before the final `[DONE]` (so a client that has the whole answer finds its row), or when the
     client goes away (the WSGI server then closes this generator) or the upstream breaks off."""
     stream, served = result.response, result.endpoint
     parts: list[str] = []
-    usage = None
+    usage: dict | None = None
     errors = list(result.errors)
     logged = False
 
@@ -158,26 +175,37 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> I
         answer = "".join(parts)
         call.log(status=status, http_status=200, served=served, fallback=result.fallback, answer=answer,
                  error="; ".join(errors)[:2000],
-                 prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt_tokens(request),
-                 completion_tokens=usage.completion_tokens if usage else count_tokens(answer),
+                 prompt_tokens=_tokens(usage, "prompt_tokens", lambda: _estimate_prompt_tokens(request)),
+                 completion_tokens=_tokens(usage, "completion_tokens", lambda: count_tokens(answer)),
                  upstream_ms=result.latency_ms)
         logged = True
 
     try:
-        for chunk in stream:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                if choice.index == 0 and choice.delta is not None and choice.delta.content:
-                    parts.append(choice.delta.content)
-            if not chunk.choices and chunk.usage is not None and not request.include_usage:
+        # the raw server-sent events, relayed one by one as they arrive: parsed only to set `model`
+        # and to collect the answer and usage for the log
+        for line in stream.response.iter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, `event:` lines
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                break
+            chunk = json.loads(payload)
+            if isinstance(chunk.get("error"), dict):
+                raise UpstreamStreamError(chunk["error"].get("message") or "error event")
+            if isinstance(chunk.get("usage"), dict):
+                usage = chunk["usage"]
+            choices = chunk.get("choices") or []
+            for choice in choices:
+                delta = choice.get("delta") or {}
+                if choice.get("index", 0) == 0 and isinstance(delta.get("content"), str):
+                    parts.append(delta["content"])
+            if not choices and usage is not None and not request.include_usage:
                 continue  # the usage chunk the gateway asked for on its own behalf
-            data = chunk.model_dump(mode="json", exclude_unset=True)
-            data["model"] = served.name
-            yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+            chunk["model"] = served.name
+            yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
         log(Status.FALLBACK if result.fallback else Status.OK)
         yield b"data: [DONE]\n\n"
-    except (openai.APIError, OSError) as exc:  # the upstream broke off mid-stream: say so, then end
+    except (openai.APIError, TransportError, OSError, ValueError, UpstreamStreamError) as exc:  # broke off
         errors.append(f"{served.name}: stream broken: {type(exc).__name__} {exc}")
         log(Status.UPSTREAM_ERROR)
         body = {"error": {"message": "The upstream stream broke off.", "type": "upstream_error",

@@ -13,6 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 import openai
+from openai.types.chat import ChatCompletionChunk
+
+try:  # the HTTP library the openai SDK is built on (vendored as httpx2 by recent releases)
+    from httpx2 import HTTPError as TransportError
+    from httpx2 import Response as RawResponse
+except ImportError:  # pragma: no cover - older SDKs
+    from httpx import HTTPError as TransportError
+    from httpx import Response as RawResponse
 
 from routerhub.tenants.models import ModelEndpoint
 
@@ -61,7 +69,7 @@ class UpstreamUnavailable(Exception):
 @dataclass
 class UpstreamResult:
     endpoint: ModelEndpoint
-    response: object  # ChatCompletion, or an openai Stream of ChatCompletionChunk
+    response: object  # the ChatCompletion as a dict, or an openai Stream (its raw events are relayed)
     latency_ms: float  # until the response (non-streaming) or its headers (streaming)
     fallback: bool = False
     errors: list[str] = field(default_factory=list)  # failures before this one answered
@@ -95,15 +103,24 @@ def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dic
     errors: list[str] = []
     for position, endpoint in enumerate(endpoints):
         started = time.perf_counter()
+        body = {**_body(extra, stream=stream), "model": endpoint.upstream_model, "messages": messages}
+        if stream:
+            body["stream"] = True
         try:
-            response = client_for(endpoint).chat.completions.create(
-                model=endpoint.upstream_model, messages=messages, stream=stream,
-                extra_body=_body(extra, stream=stream) or None)
+            # The SDK's client does the call (auth, timeout, retries with backoff, typed errors);
+            # the body goes as the client sent it and the answer comes back as it is, so fields this
+            # SDK version does not know pass both ways, and nothing is validated twice.
+            client = client_for(endpoint)
+            if stream:
+                response = client.post("/chat/completions", body=body, cast_to=ChatCompletionChunk, stream=True,
+                                       stream_cls=openai.Stream[ChatCompletionChunk])
+            else:
+                response = client.post("/chat/completions", body=body, cast_to=RawResponse).json()
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
                 raise _client_error(exc) from exc
             errors.append(_error_summary(endpoint, exc))
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:  # ValueError: not JSON
             errors.append(_error_summary(endpoint, exc))
         else:
             return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000,

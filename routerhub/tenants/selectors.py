@@ -1,8 +1,11 @@
 """Reads for tenants and API keys."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from routerhub.tenants.models import ApiKey
@@ -12,18 +15,46 @@ from routerhub.tenants.services import api_key_hash
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+_cache: dict[str, tuple[float, ApiKey]] = {}
+_cache_lock = threading.Lock()
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
-    """The active key with this secret on an active tenant, or None."""
+    """The active key with this secret on an active tenant, or None.
+
+    A found key (with its tenant and endpoints) is kept in this process for
+    ROUTERHUB_AUTH_CACHE_S seconds, so a request costs no query for it: a revoked key, a paused
+    tenant or a new threshold takes effect in every web process within that time (at once in the
+    process that made the change). Unknown keys are never cached."""
     if not raw_key:
         return None
-    api_key = (
-        ApiKey.objects.select_related("tenant", "tenant__strong_model", "tenant__weak_model")
-        .filter(key_hash=api_key_hash(raw_key), revoked_at__isnull=True, tenant__active=True)
-        .first()
-    )
-    if api_key is not None:
-        now = timezone.now()
-        if api_key.last_used is None or now - api_key.last_used > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used=now)
-            api_key.last_used = now
+    key_hash = api_key_hash(raw_key)
+    ttl = settings.ROUTERHUB_AUTH_CACHE_S
+    cached = _cache.get(key_hash)
+    if cached is not None and cached[0] > time.monotonic():
+        api_key = cached[1]
+    else:
+        api_key = (
+            ApiKey.objects.select_related("tenant", "tenant__strong_model", "tenant__weak_model")
+            .filter(key_hash=key_hash, revoked_at__isnull=True, tenant__active=True)
+            .first()
+        )
+        if api_key is None:
+            _cache.pop(key_hash, None)
+            return None
+        if ttl > 0:
+            with _cache_lock:
+                if len(_cache) > 10_000:
+                    _cache.clear()
+                _cache[key_hash] = (time.monotonic() + ttl, api_key)
+    now = timezone.now()
+    if api_key.last_used is None or now - api_key.last_used > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used=now)
+        api_key.last_used = now
     return api_key
+
+
+def api_key_cache_clear() -> None:
+    """Forget cached keys (after a revocation or a tenant change in this process)."""
+    with _cache_lock:
+        _cache.clear()

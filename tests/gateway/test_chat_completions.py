@@ -202,6 +202,12 @@ def test_auth_failures_are_401_and_not_logged(gateway):
         gateway.client_for(revoked.raw_key).chat.completions.create(
             model="router", messages=[{"role": "user", "content": "hi"}])
     assert RoutedRequest.objects.count() == 0
+    # a key in use (so cached by authentication) stops working when it is revoked
+    used = api_key_create(tenant=gateway.tenant, name="in use")
+    assert ask(gateway.client_for(used.raw_key), "weak-model", "hi")[1].model == "weak-model"
+    api_key_revoke(api_key=used.api_key)
+    with pytest.raises(openai.AuthenticationError):
+        ask(gateway.client_for(used.raw_key), "weak-model", "hi")
 
 
 def test_tenants_are_isolated(gateway, mf_version):
@@ -228,7 +234,9 @@ def test_streaming_falls_back_before_the_first_byte(gateway, mf_version):
 def test_upstream_timeout_falls_back(gateway, mf_version):
     from routerhub.tenants.models import ModelEndpoint
 
-    ModelEndpoint.objects.filter(name="weak-model").update(timeout_s=0.3)
+    weak = ModelEndpoint.objects.get(name="weak-model")
+    weak.timeout_s = 0.3
+    weak.save()
     httpx.post(gateway.sim.removesuffix("/v1") + "/_sim/config", json={"latency_ms": 800})
     raw, completion = ask(gateway.client, "router", EASY[4])
     assert completion.model == "strong-model"

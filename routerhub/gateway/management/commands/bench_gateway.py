@@ -1,10 +1,13 @@
 """`python manage.py bench_gateway`: the gateway's throughput and routing overhead on this machine.
 
-Runs the same load twice with N concurrent clients: straight at the simulated upstream, then
-through the gateway (`model: router`, so every request is embedded, scored and routed), and prints
-throughput and p50/p99 latency of both, their difference (the overhead the gateway adds), the
-routing latency the gateway logged itself, and whether every request left exactly one
-`RoutedRequest` row.
+Sends the same kind of load straight at the simulated upstream and through the gateway (`model:
+router`, so every request is embedded, scored and routed), in two ways:
+- the most each can do: `--concurrency` clients, each sending as soon as it is answered
+  (throughput; latency there is mostly queueing);
+- a fixed `--rate` (open loop, default 100 req/s): p50/p99 latency of both and their difference,
+  the overhead the gateway adds at that load.
+It also prints the gateway's CPU per request, the routing latency the gateway logged itself,
+and whether every answered request left exactly one `RoutedRequest` row.
 
 By default it starts what it measures: the simulated upstream where the demo endpoints point
 (unless one already answers there) and gunicorn as `make run` serves it (workers x threads), for a
@@ -44,16 +47,23 @@ ASKS = ["Explain {s} to a curious teenager in a few sentences.",
 
 def bench_prompts(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [rng.choice(ASKS).format(s=rng.choice(SUBJECTS)) + f" (request {i})" for i in range(n)]
+    return [rng.choice(ASKS).format(s=rng.choice(SUBJECTS)) + f" (request {seed}-{i})" for i in range(n)]
 
 
-def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: int, stream: bool) -> dict:
-    """Send every prompt once with `concurrency` clients; latencies in ms, failures counted."""
+def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: int, stream: bool,
+             rate: float | None = None) -> dict:
+    """Send every prompt once; latencies in ms, failures counted.
+
+    Without `rate`: closed loop, `concurrency` clients each sending its next request as soon as
+    the last one is answered (the most the server can do). With `rate`: open loop, request i is due
+    at i / rate seconds and its latency counts from then (queueing included, no coordinated
+    omission); `concurrency` clients must be enough to keep up."""
     latencies: list[float] = []
     failures: list[str] = []
     ids: list[str] = []
     position = iter(range(len(prompts)))
     lock = threading.Lock()
+    t0 = time.perf_counter() + 0.05
 
     def client_loop():
         with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"}) as client:
@@ -64,6 +74,11 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
                     return
                 body = {"model": model, "messages": [{"role": "user", "content": prompts[i]}], "stream": stream}
                 started = time.perf_counter()
+                if rate:
+                    due = t0 + i / rate
+                    if due > started:
+                        time.sleep(due - started)
+                    started = due
                 try:
                     if stream:
                         with client.stream("POST", url + "/chat/completions", json=body) as response:
@@ -84,7 +99,7 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
                     if "x-routerhub-request-id" in response.headers:
                         ids.append(response.headers["x-routerhub-request-id"])
 
-    started = time.perf_counter()
+    started = t0 if rate else time.perf_counter()
     threads = [threading.Thread(target=client_loop) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
@@ -118,7 +133,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--requests", type=int, default=2000, help="Measured requests per phase.")
-        parser.add_argument("--concurrency", type=int, default=16)
+        parser.add_argument("--concurrency", type=int, default=16, help="Clients for the saturation phase.")
+        parser.add_argument("--rate", type=float, default=100.0, help="Requests per second of the fixed-rate phase.")
         parser.add_argument("--router", default="mf", help="Router kind the bench tenant routes with.")
         parser.add_argument("--stream", action="store_true", help="Streaming requests.")
         parser.add_argument("--upstream-latency-ms", type=float, default=0.0,
@@ -127,13 +143,14 @@ class Command(BaseCommand):
         parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", 8)))
         parser.add_argument("--gateway", metavar="URL", help="A running gateway's /v1 URL (with --key).")
         parser.add_argument("--key", help="API key for --gateway.")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=int, default=None,
+                            help="Prompt seed (default: a new one each run, so no embedding is cached).")
 
     def handle(self, *args, **opts):
         if (opts["gateway"] is None) != (opts["key"] is None):
             raise CommandError("--gateway and --key go together", returncode=2)
-        if opts["requests"] < 1 or opts["concurrency"] < 1:
-            raise CommandError("--requests and --concurrency must be positive", returncode=2)
+        if opts["requests"] < 1 or opts["concurrency"] < 1 or opts["rate"] <= 0:
+            raise CommandError("--requests, --concurrency and --rate must be positive", returncode=2)
         children: list[subprocess.Popen] = []
         try:
             self._run(opts, children)
@@ -198,48 +215,64 @@ class Command(BaseCommand):
         return tenant, api_key_create(tenant=tenant, name=f"bench {timezone.now():%Y-%m-%d %H:%M:%S}").raw_key
 
     def _measure(self, opts, url, key, upstream, upstream_model):
-        n, c, stream = opts["requests"], opts["concurrency"], opts["stream"]
-        prompts = bench_prompts(2 * (n + 4 * c), seed=opts["seed"])
-        warm, direct_prompts, gateway_prompts = prompts[:4 * c], prompts[4 * c:4 * c + n], prompts[-n:]
-        self.stdout.write(f"bench_gateway: {n} requests per phase, {c} concurrent clients, "
-                          f"{'streaming' if stream else 'non-streaming'}, upstream latency "
-                          f"{opts['upstream_latency_ms']:g} ms, {os.cpu_count()} cores")
-        started_at = timezone.now()
-        run_load(upstream, "unused", upstream_model, warm, c, stream)
-        direct = run_load(upstream, "unused", upstream_model, direct_prompts, c, stream)
-        warm_gw = run_load(url, key, "router", warm, c, stream)  # loads the embedder and routers, fills pools
+        n, c, stream, rate = opts["requests"], opts["concurrency"], opts["stream"], opts["rate"]
+        seed = opts["seed"] if opts["seed"] is not None else time.time_ns()
+        prompts = iter(bench_prompts(4 * n + 8 * c, seed=seed))
+        take = lambda k: [next(prompts) for _ in range(k)]  # noqa: E731 - every request a new prompt
+        self.stdout.write(f"bench_gateway: {n} requests per phase, {'streaming' if stream else 'non-streaming'}, "
+                          f"upstream latency {opts['upstream_latency_ms']:g} ms, {os.cpu_count()} cores, router "
+                          f"{opts['router']}")
+        run_load(upstream, "unused", upstream_model, take(4 * c), c, stream)  # warm: connections, pools
+        run_load(url, key, "router", take(4 * c), c, stream)  # warm: embedder and routers loaded, pools full
+        results, sent_ids = {}, []
+
+        def phase(name, target, model, k, conc, phase_rate=None):
+            result = run_load(target, key if target == url else "unused", model, take(k), conc, stream, phase_rate)
+            results[name] = result
+            sent_ids.extend(result["ids"])
+            return result
+
         cpu_before = _tree_cpu_s(self._gateway_proc)
-        gateway = run_load(url, key, "router", gateway_prompts, c, stream)
-        cpu_ms = (_tree_cpu_s(self._gateway_proc) - cpu_before) * 1000 / max(len(gateway["latencies"]), 1)
+        phase("gateway-max", url, "router", n, c)
+        cpu_ms = (_tree_cpu_s(self._gateway_proc) - cpu_before) * 1000 / max(len(results["gateway-max"]["ids"]), 1)
+        phase("upstream-max", upstream, upstream_model, n, c)
+        phase("gateway-rate", url, "router", n, max(c, 64), rate)
+        phase("upstream-rate", upstream, upstream_model, n, max(c, 64), rate)
 
         def line(name, result):
             lat = result["latencies"] or [float("nan")]
-            return (f"{name:<10} {result['throughput']:8.1f} req/s   p50 {np.percentile(lat, 50):7.2f} ms   "
+            return (f"  {name:<9} {result['throughput']:8.1f} req/s   p50 {np.percentile(lat, 50):7.2f} ms   "
                     f"p99 {np.percentile(lat, 99):7.2f} ms   failed {len(result['failures'])}")
 
-        self.stdout.write(line("upstream", direct))
-        self.stdout.write(line("gateway", gateway))
-        d, g = np.array(direct["latencies"] or [np.nan]), np.array(gateway["latencies"] or [np.nan])
-        self.stdout.write(f"overhead   p50 {np.percentile(g, 50) - np.percentile(d, 50):7.2f} ms   "
-                          f"p99 {np.percentile(g, 99) - np.percentile(d, 99):7.2f} ms")
-        sent_ids = warm_gw["ids"] + gateway["ids"]
-        rows = RoutedRequest.objects.filter(pk__in=sent_ids)
-        routing = np.array([r for r in rows.filter(pk__in=gateway["ids"]).values_list("routing_latency_ms", flat=True)
-                            if r is not None] or [np.nan])
+        self.stdout.write(f"most the server can do ({c} clients, each sending as soon as answered):")
+        self.stdout.write(line("upstream", results["upstream-max"]))
+        self.stdout.write(line("gateway", results["gateway-max"]))
         if self._gateway_proc is not None:
-            self.stdout.write(f"gateway CPU {cpu_ms:6.2f} ms per request (all web workers, user + system)")
-        self.stdout.write(f"routing    p50 {np.percentile(routing, 50):7.2f} ms   p99 {np.percentile(routing, 99):7.2f} ms"
-                          f"   (logged by the gateway: embed + score + decide)")
-        by_model = dict(rows.filter(pk__in=gateway["ids"]).values("served_model").annotate(n=Count("id"))
-                        .values_list("served_model", "n"))
-        answered = len(warm_gw["latencies"]) + len(gateway["latencies"])
+            self.stdout.write(f"  gateway CPU {cpu_ms:.2f} ms per request (all web workers, user + system)")
+        self.stdout.write(f"at a fixed {rate:g} req/s (open loop: latency from each request's due time):")
+        self.stdout.write(line("upstream", results["upstream-rate"]))
+        self.stdout.write(line("gateway", results["gateway-rate"]))
+        d = np.array(results["upstream-rate"]["latencies"] or [np.nan])
+        g = np.array(results["gateway-rate"]["latencies"] or [np.nan])
+        self.stdout.write(f"  overhead  p50 {np.percentile(g, 50) - np.percentile(d, 50):7.2f} ms   "
+                          f"p99 {np.percentile(g, 99) - np.percentile(d, 99):7.2f} ms   (gateway - upstream)")
+        gateway_ids = results["gateway-rate"]["ids"]
+        routing = np.array([r for r in RoutedRequest.objects.filter(pk__in=gateway_ids)
+                            .values_list("routing_latency_ms", flat=True) if r is not None] or [np.nan])
+        self.stdout.write(f"  routing   p50 {np.percentile(routing, 50):7.2f} ms   p99 {np.percentile(routing, 99):7.2f} ms"
+                          f"   (as the gateway logged it: auth + parse + embed + score + decide)")
+        gateway_ids = [i for name in ("gateway-max", "gateway-rate") for i in results[name]["ids"]]
+        rows = RoutedRequest.objects.filter(pk__in=gateway_ids)
+        by_model = dict(rows.values("served_model").annotate(n=Count("id")).values_list("served_model", "n"))
+        answered = sum(len(results[name]["latencies"]) for name in ("gateway-max", "gateway-rate"))
         stored = rows.count()
         lost = answered - stored
-        self.stdout.write(f"log rows   {stored} stored for {answered} answered requests: {lost} lost; "
-                          f"served {by_model}; since {started_at:%H:%M:%S}")
-        if lost or gateway["failures"] or direct["failures"]:
-            raise CommandError(f"{lost} lost rows, {len(gateway['failures'])} gateway failures "
-                               f"({sorted(set(gateway['failures']))}), {len(direct['failures'])} upstream failures")
+        self.stdout.write(f"log rows: {stored} stored for {answered} answered gateway requests: {lost} lost; "
+                          f"served {by_model}")
+        failed = {name: r["failures"] for name, r in results.items() if r["failures"]}
+        if lost or failed:
+            raise CommandError(f"{lost} lost rows; failures: "
+                               + ", ".join(f"{name} {len(f)} ({sorted(set(f))})" for name, f in failed.items()))
 
 
 def _tree_cpu_s(proc: subprocess.Popen | None) -> float:
