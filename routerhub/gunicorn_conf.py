@@ -3,7 +3,12 @@
 Each worker loads the embedder and the active routers once, in a thread after it starts, so the
 first requests do not pay for loading (they wait for the same load if they come first).
 """
+import os
 import threading
+
+# Web workers serve many requests at once: one thread per embedding call uses the cores better
+# than two (README, gateway figures). Set ROUTERHUB_EMBEDDING_THREADS to override.
+os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")
 
 worker_class = "gthread"
 timeout = 120  # a worker busy loading a large SW index is not stuck

@@ -2,7 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 
 class RoutedRequest(models.Model):
@@ -48,9 +48,10 @@ class RoutedRequest(models.Model):
         ordering = ["-created"]
         indexes = [
             models.Index(fields=["tenant", "-created"], name="routedreq_tenant_created"),
-            HnswIndex(name="routedreq_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
-                      opclasses=["vector_cosine_ops"]),
         ]
+        # No vector index on `embedding`: nothing searches requests by similarity (SW searches the
+        # preference store), and an HNSW insert (and its vacuum) on every request cost the gateway
+        # more than the rest of its database work.
 
     def __str__(self) -> str:
         return f"{self.id} {self.tenant_id} {self.served_model or self.chosen_model} {self.status}"

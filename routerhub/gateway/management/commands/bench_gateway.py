@@ -16,6 +16,7 @@ Every prompt is distinct (about 30 tokens), so no embedding comes from a cache.
 """
 from __future__ import annotations
 
+import gc
 import os
 import random
 import subprocess
@@ -61,12 +62,23 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
     latencies: list[float] = []
     failures: list[str] = []
     ids: list[str] = []
+    timeline: list[tuple[float, float]] = []  # (sent at, latency) per answered request
     position = iter(range(len(prompts)))
     lock = threading.Lock()
-    t0 = time.perf_counter() + 0.05
+    clock = {"t0": 0.0}
+
+    def start_clock():
+        clock["t0"] = time.perf_counter() + 0.05
+
+    ready = threading.Barrier(concurrency, action=start_clock)  # every client connected before the clock
 
     def client_loop():
         with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"}) as client:
+            try:
+                client.get(url + "/models")  # open this client's connection before timing starts
+            finally:
+                ready.wait()
+            t0 = clock["t0"]
             while True:
                 with lock:
                     i = next(position, None)
@@ -94,19 +106,24 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
                 with lock:
                     if response.status_code == 200:
                         latencies.append(elapsed)
+                        timeline.append((started - t0, elapsed))
                     else:
                         failures.append(str(response.status_code))
                     if "x-routerhub-request-id" in response.headers:
                         ids.append(response.headers["x-routerhub-request-id"])
 
-    started = t0 if rate else time.perf_counter()
     threads = [threading.Thread(target=client_loop) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    return {"latencies": latencies, "failures": failures, "ids": ids, "wall_s": wall,
+    gc.collect()
+    gc.disable()  # a full collection in the load generator would pause every client at once
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        gc.enable()
+    wall = time.perf_counter() - clock["t0"]
+    return {"latencies": latencies, "failures": failures, "ids": ids, "wall_s": wall, "timeline": timeline,
             "throughput": len(latencies) / wall if wall else 0.0}
 
 
@@ -143,6 +160,7 @@ class Command(BaseCommand):
         parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", 8)))
         parser.add_argument("--gateway", metavar="URL", help="A running gateway's /v1 URL (with --key).")
         parser.add_argument("--key", help="API key for --gateway.")
+        parser.add_argument("--json", metavar="OUT", help="Write every phase's figures and latency timeline here.")
         parser.add_argument("--seed", type=int, default=None,
                             help="Prompt seed (default: a new one each run, so no embedding is cached).")
 
@@ -236,8 +254,8 @@ class Command(BaseCommand):
         phase("gateway-max", url, "router", n, c)
         cpu_ms = (_tree_cpu_s(self._gateway_proc) - cpu_before) * 1000 / max(len(results["gateway-max"]["ids"]), 1)
         phase("upstream-max", upstream, upstream_model, n, c)
-        phase("gateway-rate", url, "router", n, max(c, 64), rate)
-        phase("upstream-rate", upstream, upstream_model, n, max(c, 64), rate)
+        phase("gateway-rate", url, "router", n, max(c, 32), rate)
+        phase("upstream-rate", upstream, upstream_model, n, max(c, 32), rate)
 
         def line(name, result):
             lat = result["latencies"] or [float("nan")]
@@ -269,6 +287,12 @@ class Command(BaseCommand):
         lost = answered - stored
         self.stdout.write(f"log rows: {stored} stored for {answered} answered gateway requests: {lost} lost; "
                           f"served {by_model}")
+        if opts["json"]:
+            import json
+
+            with open(opts["json"], "w") as handle:
+                json.dump({name: {"throughput": r["throughput"], "failures": len(r["failures"]),
+                                  "timeline": r["timeline"]} for name, r in results.items()}, handle)
         failed = {name: r["failures"] for name, r in results.items() if r["failures"]}
         if lost or failed:
             raise CommandError(f"{lost} lost rows; failures: "
