@@ -36,8 +36,14 @@ def test_routed_request_embedding_is_found_by_cosine_nearest_neighbour(tenant):
 
 
 @pytest.mark.django_db
-def test_routed_request_embedding_has_an_hnsw_cosine_index():
+def test_preference_prompts_have_an_hnsw_cosine_index_and_the_request_log_none():
+    """SW searches the preference store's prompts; nothing searches the request log by similarity,
+    so it keeps its embeddings without paying an index insert per request."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'routedreq_embedding_hnsw'")
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'prefprompt_embedding_hnsw'")
         (indexdef,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'gateway_routedrequest' "
+                       "AND indexdef ILIKE '%hnsw%'")
+        (request_log_hnsw,) = cursor.fetchone()
     assert "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+    assert request_log_hnsw == 0
