@@ -4,11 +4,13 @@ Every variable is documented in `.env.example`. Production differs only by envir
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from routerhub import embedded
 
@@ -130,6 +132,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables at beat start; add schedules of your own in the admin.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "ops.worker_heartbeat", "schedule": 60.0},
+    # retrain SW and MF on everything stored, hourly (edit or disable it in the admin's periodic tasks)
+    "retrain-hourly": {"task": "training.scheduled_retrain", "schedule": crontab(minute=0)},
+    "fail-stale-training-runs": {"task": "training.fail_stale_runs", "schedule": 300.0},
 }
 
 # --- API
@@ -167,6 +172,26 @@ ROUTERHUB_MODEL_CACHE_DIR = STATE_DIR / "models"
 ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10))
 # shared battles labelled by an LLM judge (off-domain, e.g. AlpacaEval) count this much.
 ROUTERHUB_SHARED_JUDGED_WEIGHT = float(os.environ.get("ROUTERHUB_SHARED_JUDGED_WEIGHT", 0))
+
+# --- Training runs
+# Score files every training run evaluates candidates on (comma-separated paths, e.g. the dev sets
+# in ../shared/data/dev_eval), for this strong/weak pair.
+ROUTERHUB_EVAL_FILES = [p.strip() for p in os.environ.get("ROUTERHUB_EVAL_FILES", "").split(",") if p.strip()]
+ROUTERHUB_EVAL_STRONG = os.environ.get("ROUTERHUB_EVAL_STRONG", "gpt-4-1106-preview")
+ROUTERHUB_EVAL_WEAK = os.environ.get("ROUTERHUB_EVAL_WEAK", "mixtral-8x7b-instruct-v0.1")
+# The newest share of the shared prompts is held out of training and evaluated on (when it has at
+# least ROUTERHUB_EVAL_HOLDOUT_MIN battles of the pair).
+ROUTERHUB_EVAL_HOLDOUT_SHARE = float(os.environ.get("ROUTERHUB_EVAL_HOLDOUT_SHARE", 0.1))
+ROUTERHUB_EVAL_HOLDOUT_MIN = int(os.environ.get("ROUTERHUB_EVAL_HOLDOUT_MIN", 20))
+# The gate: promote a candidate automatically only when this is on and it beats the active version
+# by this APGR margin on every evaluation set; otherwise an admin promotes it.
+ROUTERHUB_AUTO_PROMOTE = env_bool("ROUTERHUB_AUTO_PROMOTE", False)
+ROUTERHUB_PROMOTION_MARGIN = float(os.environ.get("ROUTERHUB_PROMOTION_MARGIN", 0.01))
+# Hyperparameters training runs give each router kind, as JSON, e.g. {"mf": {"epochs": 30}}.
+ROUTERHUB_ROUTER_PARAMS = json.loads(os.environ.get("ROUTERHUB_ROUTER_PARAMS") or "{}")
+# A run is failed when it runs longer than this, or its heartbeat is older than the timeout.
+ROUTERHUB_TRAINING_TIME_LIMIT_S = int(os.environ.get("ROUTERHUB_TRAINING_TIME_LIMIT_S", 3600))
+ROUTERHUB_TRAINING_HEARTBEAT_TIMEOUT_S = int(os.environ.get("ROUTERHUB_TRAINING_HEARTBEAT_TIMEOUT_S", 300))
 
 # --- Gateway
 # Web processes check for a promoted (or rolled back) router version this often.

@@ -92,16 +92,27 @@ def sim(sim_upstream):
     httpx.post(root + "/_sim/config", json={"fail_models": [], "failure_rate": 0, "latency_ms": 0})
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker on Redis, consuming both queues, writing to the test database."""
+FIXTURES = REPO / "tests" / "fixtures"
+# what the test workers' training runs evaluate on, and how they train MF on the small fixtures
+WORKER_ENV = {"ROUTERHUB_EVAL_FILES": str(FIXTURES / "scores_eval.jsonl"), "ROUTERHUB_AUTO_PROMOTE": "true",
+              "ROUTERHUB_ROUTER_PARAMS": '{"mf": {"epochs": 60, "batch_size": 32}}'}
+
+
+def start_worker(name: str, queues: str = "default,training", **env) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "routerhub", "worker", "-Q", "default,training", "--pool", "solo",
-         "-n", f"pytest-{os.getpid()}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=child_env())
+        [sys.executable, "-m", "celery", "-A", "routerhub", "worker", "-Q", queues, "--pool", "solo",
+         "-n", f"{name}-{os.getpid()}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=child_env(**{**WORKER_ENV, **env}))
     time.sleep(0.5)
     if proc.poll() is not None:
         raise RuntimeError("celery worker failed to start")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker on Redis, consuming both queues, writing to the test database."""
+    proc = start_worker("pytest")
     yield proc
     stop_process(proc)
 

@@ -25,6 +25,8 @@ class RouterVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    training_run = models.ForeignKey("training.TrainingRun", on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="versions")
 
     class Meta:
         ordering = ["-created"]
@@ -47,3 +49,36 @@ class EmbeddingCacheEntry(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["backend", "text_sha256"], name="embedding_cache_key")]
+
+
+class TrainingRun(models.Model):
+    """One retraining: queued by the schedule or on demand, run by a Celery worker, its progress and
+    outcome kept here (never in a result backend)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    trigger = models.CharField(max_length=16, default="manual", help_text="manual or schedule")
+    kinds = models.JSONField(default=list, help_text="Router kinds to train.")
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=300, blank=True)
+    log = models.TextField(blank=True, help_text="The run's last log lines.")
+    error = models.TextField(blank=True)
+    data_counts = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Candidates and active versions on each set.")
+    promoted = models.JSONField(default=list, blank=True, help_text="Versions this run promoted.")
+    time_limit_s = models.PositiveIntegerField(default=3600)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"training run {self.pk} ({self.status})"

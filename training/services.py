@@ -76,7 +76,7 @@ def data_fingerprint(battles: Battles) -> str:
 def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
                progress: Callable[[float, str], None] | None = None) -> Router:
     router = ROUTERS[kind](**(params or {}))
-    if kind == "mf":
+    if kind == "mf" and progress is not None:
         return router.fit(battles, progress=progress)
     return router.fit(battles)
 

@@ -1,0 +1,50 @@
+"""`python manage.py retrain [--wait]`: queue a training run on the Celery worker (queue `training`)."""
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training.models import TrainingRun
+from training.routers import ROUTER_KINDS
+from training.runs import training_run_queue
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kinds", default="sw,mf", help="Router kinds to train (comma-separated).")
+        parser.add_argument("--wait", action="store_true",
+                            help="Wait for the run to end, showing its progress; exit 1 if it fails.")
+        parser.add_argument("--timeout", type=float, default=None, help="With --wait: give up after this many s.")
+
+    def handle(self, *args, **opts):
+        kinds = [k.strip() for k in opts["kinds"].split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in ROUTER_KINDS or k == "random"]
+        if not kinds or unknown:
+            raise CommandError(f"--kinds: unknown or untrainable {', '.join(unknown) or '(none)'}; use sw and/or mf",
+                               returncode=2)
+        run = training_run_queue(trigger="manual", kinds=kinds)
+        self.stdout.write(f"training run {run.pk} queued ({', '.join(kinds)})")
+        if not opts["wait"]:
+            return
+        from tqdm import tqdm
+
+        deadline = time.monotonic() + opts["timeout"] if opts["timeout"] else None
+        with tqdm(total=100, desc=f"run {run.pk}", unit="%") as bar:
+            while True:
+                run.refresh_from_db()
+                bar.n = round(run.progress * 100)
+                bar.set_postfix_str(f"{run.status}: {run.message}"[:60])
+                bar.refresh()
+                if run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED):
+                    break
+                if deadline and time.monotonic() > deadline:
+                    raise CommandError(f"run {run.pk} still {run.status} after {opts['timeout']:g} s", returncode=1)
+                time.sleep(0.5)
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"training run {run.pk} failed: {run.error}", returncode=1)
+        self.stdout.write(self.style.SUCCESS(f"training run {run.pk} succeeded: {run.message}"))
+        for kind, metrics in run.metrics.items():
+            for name, m in metrics.get("candidate", {}).items():
+                self.stdout.write(f"  {kind} v{metrics['candidate_version']} on {name}: APGR {m['apgr']:.3f}, "
+                                  f"CPT(50%) {m['cpt50']:.3f}")

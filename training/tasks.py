@@ -1,0 +1,27 @@
+"""Celery tasks of training (queue `training`): thin wrappers around `training.runs`."""
+from celery import shared_task
+from django.conf import settings
+
+from training.models import TrainingRun
+from training.runs import training_run_execute, training_run_queue, training_runs_fail_stale
+
+
+@shared_task(name="training.run", soft_time_limit=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S,
+             time_limit=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S + 60, ignore_result=True, acks_late=False)
+def training_run(run_id: int) -> None:
+    # acks_late off: a run that killed its worker is not redelivered to kill the next one; the
+    # stale-run check fails it instead
+    training_run_execute(run_id=run_id)
+
+
+@shared_task(name="training.scheduled_retrain", ignore_result=True)
+def scheduled_retrain() -> None:
+    """Queue a run unless one is already queued or running."""
+    training_runs_fail_stale()
+    if not TrainingRun.objects.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).exists():
+        training_run_queue(trigger="schedule")
+
+
+@shared_task(name="training.fail_stale_runs", ignore_result=True)
+def fail_stale_runs() -> int:
+    return training_runs_fail_stale()
