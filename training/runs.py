@@ -93,8 +93,13 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
     battles = battles_load(exclude_prompt_sha256=holdout_shas)
     if len(battles) == 0:
         raise ValueError("no stored preferences to train on")
+    from django.db.models import Max
+
+    from feedback.models import Preference
+
+    newest = Preference.objects.aggregate(newest=Max("id"))["newest"]  # read before training: a lower bound
     counts = {"battles": len(battles), "prompts": len(battles.prompt_embeddings), "models": len(battles.models),
-              "held_out_prompts": len(holdout_shas), **battles.meta["counts"]}
+              "held_out_prompts": len(holdout_shas), "newest_preference_id": newest, **battles.meta["counts"]}
     TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
     progress(0.05, f"training on {len(battles)} battles ({len(battles.prompt_embeddings)} prompts)", force=True)
     candidates, metrics = {}, {}

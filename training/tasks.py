@@ -15,11 +15,20 @@ def training_run(run_id: int) -> None:
 
 
 @shared_task(name="training.scheduled_retrain", ignore_result=True)
-def scheduled_retrain() -> None:
-    """Queue a run unless one is already queued or running."""
+def scheduled_retrain() -> str:
+    """Queue a run, unless one is queued or running, or nothing was stored since the last good run."""
+    from django.db.models import Max
+
+    from feedback.models import Preference
+
     training_runs_fail_stale()
-    if not TrainingRun.objects.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).exists():
-        training_run_queue(trigger="schedule")
+    if TrainingRun.objects.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).exists():
+        return "a run is already queued or running"
+    newest = Preference.objects.aggregate(newest=Max("id"))["newest"]
+    last = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-finished").first()
+    if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):
+        return "no new preferences"
+    return f"queued run {training_run_queue(trigger='schedule').pk}"
 
 
 @shared_task(name="training.fail_stale_runs", ignore_result=True)

@@ -123,3 +123,18 @@ def test_retrain_rejects_unknown_kinds():
     with pytest.raises(CommandError) as caught:
         call_command("retrain", "--kinds", "knn")
     assert caught.value.returncode == 2 and not TrainingRun.objects.exists()
+
+
+def test_the_schedule_retrains_only_when_there_is_something_new(stored, settings):
+    from training.tasks import scheduled_retrain
+
+    settings.ROUTERHUB_EVAL_FILES = []
+    settings.ROUTERHUB_ROUTER_PARAMS = {"mf": {"epochs": 2, "batch_size": 32}}
+    assert scheduled_retrain().startswith("queued run")
+    run = TrainingRun.objects.get()
+    assert scheduled_retrain() == "a run is already queued or running"
+    training_run_execute(run_id=run.pk)  # here, or by a test worker that took its task first
+    wait_for(run, {TrainingRun.Status.SUCCEEDED})
+    assert scheduled_retrain() == "no new preferences"
+    preferences_import(path=FIXTURES / "battles.jsonl")
+    assert scheduled_retrain().startswith("queued run")
