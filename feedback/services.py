@@ -5,7 +5,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from feedback.importers import ParsedBattle, parse_file
 from feedback.models import Preference, PreferencePrompt
@@ -131,16 +131,20 @@ def _replace_battle(*, content_hash: str, tenant, prompt: str, battle, source: s
     if battle is None:
         return None
     prompt_id = preference_prompts_ensure(texts=[prompt])[text_sha256(prompt)]
-    return Preference.objects.create(prompt_id=prompt_id, tenant=tenant, model_a=battle.model_a,
-                                     model_b=battle.model_b, winner=battle.winner, source=source, judge=USER_JUDGE,
-                                     content_hash=content_hash, request=request, metadata=metadata or {})
+    try:
+        with transaction.atomic():  # a savepoint: the same submission arriving twice at once
+            return Preference.objects.create(
+                prompt_id=prompt_id, tenant=tenant, model_a=battle.model_a, model_b=battle.model_b,
+                winner=battle.winner, source=source, judge=USER_JUDGE, content_hash=content_hash, request=request,
+                metadata=metadata or {})
+    except IntegrityError:  # the other one stored it first
+        return Preference.objects.get(content_hash=content_hash)
 
 
 def _tenant_request(*, tenant, request_id):
     from routerhub.gateway.models import RoutedRequest
 
-    request = RoutedRequest.objects.select_related("tenant__strong_model", "tenant__weak_model").filter(
-        pk=request_id, tenant=tenant).first()
+    request = RoutedRequest.objects.filter(pk=request_id, tenant=tenant).first()
     if request is None:  # another tenant's request is as unknown as a made-up id
         raise FeedbackError(f"No request {request_id} for this API key's tenant.", status=404,
                             code="request_not_found", param="request_id")

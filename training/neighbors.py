@@ -252,7 +252,9 @@ class BattleNeighborIndex:
                                   ridge=ridge, summaries=summaries)
 
     def _win_rate(self, query, near: Neighbors, *, strong, weak, tenant_id, gamma, ridge, summaries) -> float:
-        models = near.models
+        # the current model list, not the one `near` saw: a refresh between the two may have added
+        # models (indices only grow), and the pair summaries below are indexed by the current list
+        models = self._models
         if strong not in models or weak not in models:
             return 0.5
         top = float(near.similarities.max()) if len(near) else 1.0

@@ -10,6 +10,7 @@ was killed) is failed by `training_runs_fail_stale`, which beat runs every few m
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,28 +77,39 @@ def training_run_execute(*, run_id: int) -> TrainingRun:
         return TrainingRun.objects.get(pk=run_id)
     run = TrainingRun.objects.get(pk=run_id)
     progress = _Progress(run)
+    beating = threading.Event()
+    heart = threading.Thread(target=_heartbeat, args=(run.pk, beating), name=f"run-{run.pk}-heartbeat", daemon=True)
+    heart.start()
     try:
         _train_evaluate_promote(run, progress)
     except BaseException as exc:  # SoftTimeLimitExceeded included: never leave a run running
-        TrainingRun.objects.filter(pk=run.pk).update(
+        TrainingRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
             status=Status.FAILED, finished=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:5000],
             message="failed", log="\n".join(progress.lines))
         logger.exception("training run %s failed", run.pk)
         if not isinstance(exc, Exception):
             raise
+    finally:
+        beating.set()
+        heart.join(5)
     return TrainingRun.objects.get(pk=run.pk)
 
 
+def _heartbeat(run_id: int, stop: threading.Event) -> None:
+    """Say the run is alive while steps without progress reports (fits, evaluations) go on."""
+    try:
+        while not stop.wait(min(30.0, settings.ROUTERHUB_TRAINING_HEARTBEAT_TIMEOUT_S / 3)):
+            TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(heartbeat=timezone.now())
+    finally:
+        connection.close()
+
+
 def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
+    newest = newest_shared_preference_id()  # read before loading: what training sees is at least this
     sets, holdout_shas = evaluation_sets(progress)
     battles = battles_load(exclude_prompt_sha256=holdout_shas)
     if len(battles) == 0:
         raise ValueError("no stored preferences to train on")
-    from django.db.models import Max
-
-    from feedback.models import Preference
-
-    newest = Preference.objects.aggregate(newest=Max("id"))["newest"]  # read before training: a lower bound
     counts = {"battles": len(battles), "prompts": len(battles.prompt_embeddings), "models": len(battles.models),
               "held_out_prompts": len(holdout_shas), "newest_preference_id": newest, **battles.meta["counts"]}
     TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
@@ -118,10 +130,11 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                                       for name, m in metrics[kind]["candidate"].items()))
     promoted = []
     with transaction.atomic():
+        if TrainingRun.objects.select_for_update().get(pk=run.pk).status != Status.RUNNING:
+            raise RuntimeError("the run was failed meanwhile (as stale): its candidates are not kept")
         for kind, router in candidates.items():
             version = router_version_create(router=router, battles=battles, metrics=metrics[kind]["candidate"],
-                                            data_params={"held_out_prompts": len(holdout_shas)})
-            RouterVersion.objects.filter(pk=version.pk).update(training_run=run)
+                                            data_params={"held_out_prompts": len(holdout_shas)}, training_run=run)
             metrics[kind]["candidate_version"] = version.pk
             if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind]):
                 router_version_activate(version=version)
@@ -218,11 +231,25 @@ def _holdout_slice(strong: str, weak: str) -> tuple[EvaluationSet | None, set[st
                          strong_scores=strong_scores, weak_scores=1.0 - strong_scores), held
 
 
+def newest_shared_preference_id() -> int | None:
+    """What scheduled retraining compares: runs train on the shared preferences."""
+    from django.db.models import Max
+
+    from feedback.models import Preference
+
+    return Preference.objects.filter(tenant__isnull=True).aggregate(newest=Max("id"))["newest"]
+
+
 def training_runs_fail_stale() -> int:
-    """Fail runs that are running past their time limit or whose heartbeat stopped (worker lost).
-    Returns how many."""
+    """Fail runs that are running past their time limit or whose heartbeat stopped (worker lost),
+    and queued runs no worker took within the time limit (a lost message). Returns how many."""
     now = timezone.now()
     stale = 0
+    for run in TrainingRun.objects.filter(status=Status.QUEUED):
+        if now - run.created > timedelta(seconds=run.time_limit_s):
+            stale += TrainingRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
+                status=Status.FAILED, finished=now, error="failed as stale: no worker took it within its time limit",
+                message="failed (never started)")
     heartbeat_cutoff = now - timedelta(seconds=settings.ROUTERHUB_TRAINING_HEARTBEAT_TIMEOUT_S)
     for run in TrainingRun.objects.filter(status=Status.RUNNING):
         over_time = run.started and now - run.started > timedelta(seconds=run.time_limit_s)

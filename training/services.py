@@ -83,7 +83,8 @@ def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
 
 @transaction.atomic
 def router_version_create(*, router: Router, battles: Battles, data_params: dict | None = None,
-                          metrics: dict | None = None, store_artifact: bool | None = None) -> RouterVersion:
+                          metrics: dict | None = None, store_artifact: bool | None = None,
+                          training_run=None) -> RouterVersion:
     """A candidate version. SW keeps no arrays: it reads its neighbours from the preference store."""
     store_artifact = router.kind != "sw" if store_artifact is None else store_artifact
     artifact = router.to_bytes() if store_artifact else None
@@ -93,7 +94,8 @@ def router_version_create(*, router: Router, battles: Battles, data_params: dict
         kind=router.kind, hyperparameters={"router": router.get_params(), "data": data_params or {}},
         model_names=list(router.models_), artifact=artifact,
         artifact_sha256=hashlib.sha256(artifact).hexdigest() if artifact else "",
-        data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {})
+        data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {},
+        training_run=training_run)
 
 
 @transaction.atomic

@@ -10,6 +10,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.schemas import (ChatCompletionRequestSerializer, ChatCompletionResponseSerializer,
                                        chat_request_parse)
 from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
@@ -56,6 +57,14 @@ class ChatCompletionApi(APIView):
         except ApiError as exc:
             call.log_client_error(http_status=exc.status_code, error=str(exc.detail))
             exc.headers = call.headers  # the request id of the logged failure
+            raise
+        except Exception as exc:  # a fault of ours: still one log row, then the 500
+            if not call.logged:
+                try:
+                    call.log(status=RoutedRequest.Status.SERVER_ERROR, http_status=500,
+                             error=f"{type(exc).__name__}: {exc}"[:2000])
+                except Exception:  # the database itself may be what failed
+                    pass
             raise
         if outcome.stream is not None:
             response = StreamingHttpResponse(outcome.stream, status=outcome.status, content_type="text/event-stream")

@@ -15,6 +15,7 @@ class RoutedRequest(models.Model):
         CLIENT_ERROR = "client_error"  # 4xx: bad request after authentication
         UPSTREAM_ERROR = "upstream_error"  # every upstream failed: 502
         CLIENT_DISCONNECTED = "client_disconnected"  # streaming client left early
+        SERVER_ERROR = "server_error"  # a RouterHub fault: 500
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="requests")

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from routerhub.ops.errors import ApiError
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from training.embeddings import MicroBatcher
+from training.embeddings import MicroBatcher, text_sha256
 from training.models import EmbeddingCacheEntry, RouterVersion
 from training.routers import ROUTER_KINDS, RandomRouter, Router
 
@@ -110,7 +110,7 @@ def query_embedding(text: str) -> tuple[np.ndarray, EmbeddingCacheEntry | None]:
     from training.services import embedder_get
 
     embedder = embedder_get()
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha = text_sha256(text)
     key = f"{embedder.name}:{sha}"
     vector = _embedding_lru.get(key)
     if vector is not None:
@@ -221,7 +221,7 @@ def _sw_index_maybe_rebuild(force: bool = False) -> threading.Thread | None:
 
     def rebuild():
         global _sw_index
-        from django.db import close_old_connections
+        from django.db import connection
 
         try:
             fresh = _sw_index_build()
@@ -230,7 +230,7 @@ def _sw_index_maybe_rebuild(force: bool = False) -> threading.Thread | None:
         except Exception:
             logger.exception("SW index rebuild failed; keeping the current one")
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection: nobody else will close it
             _sw_rebuilding.release()
 
     thread = threading.Thread(target=rebuild, name="sw-index-rebuild", daemon=True)
@@ -328,7 +328,12 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
         logger.exception("embedding failed")
         decision.reason = f"embedding failed ({type(exc).__name__}): strong model"
         return decision
-    active = registry.get(target.kind)
+    try:
+        active = registry.get(target.kind)
+    except Exception as exc:  # e.g. the database is unreachable for the reload check
+        logger.exception("router registry failed")
+        decision.reason = f"router unavailable ({type(exc).__name__}): strong model"
+        return decision
     if active is None:
         decision.reason = f"no active {target.kind} router version: strong model"
         return decision
@@ -337,6 +342,10 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
         win_rate = active.win_rate(decision.embedding, strong=strong.name, weak=weak.name, tenant_id=tenant.pk)
     except UnknownPair as exc:
         decision.reason = f"{exc}: strong model"
+        return decision
+    except Exception as exc:  # a router that fails must not fail the user's request
+        logger.exception("router %s failed", active.label)
+        decision.reason = f"router {active.label} failed ({type(exc).__name__}): strong model"
         return decision
     decision.win_rate = win_rate
     if win_rate >= target.threshold:

@@ -24,6 +24,7 @@ from routerhub.gateway.routing import Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest
 from routerhub.gateway.upstream import (TransportError, UpstreamClientError, UpstreamResult, UpstreamUnavailable,
                                        complete)
+from routerhub.ops.errors import error_body
 from routerhub.ops.simupstream import count_tokens
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from training.models import EmbeddingCacheEntry
@@ -52,6 +53,7 @@ class GatewayCall:
     requested_model: str = ""
     decision: Decision | None = None
     routing_ms: float | None = None
+    logged: bool = False
 
     @property
     def headers(self) -> dict[str, str]:
@@ -88,6 +90,7 @@ class GatewayCall:
             if d is not None and d.cache_entry is not None:
                 EmbeddingCacheEntry.objects.bulk_create([d.cache_entry], ignore_conflicts=True)
             row.save(force_insert=True)
+        self.logged = True
         return row
 
     def log_client_error(self, *, http_status: int, error: str) -> RoutedRequest:
@@ -120,11 +123,10 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     except UpstreamUnavailable as exc:
         message = "Every upstream model failed: " + "; ".join(exc.errors)
         call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
-        return Outcome(502, call.headers, body={"error": {"message": message, "type": "upstream_error",
-                                                          "code": "upstream_unavailable", "param": None}})
+        return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
     headers = {**call.headers, "x-routerhub-model": result.endpoint.name}
     if request.stream:
-        return Outcome(200, headers, stream=_relay(call, request, result))
+        return Outcome(200, headers, stream=_Relay(call, request, result))
     body = result.response
     body["model"] = result.endpoint.name
     answer = _answer_text(body)
@@ -205,13 +207,37 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> I
             yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
         log(Status.FALLBACK if result.fallback else Status.OK)
         yield b"data: [DONE]\n\n"
-    except (openai.APIError, TransportError, OSError, ValueError, UpstreamStreamError) as exc:  # broke off
+    except (openai.APIError, TransportError, OSError, ValueError, AttributeError, TypeError,
+            UpstreamStreamError) as exc:  # the upstream broke off, or sent something that is not a chunk
         errors.append(f"{served.name}: stream broken: {type(exc).__name__} {exc}")
         log(Status.UPSTREAM_ERROR)
-        body = {"error": {"message": "The upstream stream broke off.", "type": "upstream_error",
-                          "code": "upstream_stream_error", "param": None}}
+        body = error_body("The upstream stream broke off.", type="upstream_error", code="upstream_stream_error")
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
     finally:  # also on GeneratorExit: the client went away before the end
         stream.close()
         if not logged:
             log(Status.CLIENT_DISCONNECTED)
+
+
+class _Relay:
+    """The streamed body: `_relay`'s generator, and a `close()` that also covers a client that left
+    before the first chunk (a generator closed before it starts runs no `finally`)."""
+
+    def __init__(self, call: GatewayCall, request: ChatRequest, result: UpstreamResult):
+        self._call, self._request, self._result = call, request, result
+        self._chunks = _relay(call, request, result)
+
+    def __iter__(self):
+        return self._chunks
+
+    def close(self) -> None:
+        import inspect
+
+        if inspect.getgeneratorstate(self._chunks) == inspect.GEN_CREATED:
+            self._result.response.close()
+            if not self._call.logged:
+                self._call.log(status=Status.CLIENT_DISCONNECTED, http_status=200, served=self._result.endpoint,
+                               fallback=self._result.fallback, error="; ".join(self._result.errors)[:2000],
+                               prompt_tokens=_estimate_prompt_tokens(self._request),
+                               upstream_ms=self._result.latency_ms)
+        self._chunks.close()

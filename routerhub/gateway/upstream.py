@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - older SDKs
     from httpx import HTTPError as TransportError
     from httpx import Response as RawResponse
 
+from routerhub.ops.errors import error_body
 from routerhub.tenants.models import ModelEndpoint
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def client_for(endpoint: ModelEndpoint) -> openai.OpenAI:
             client = _clients.get(key)
             if client is None:
                 for stale in [k for k in _clients if k[0] == endpoint.pk]:
-                    _clients.pop(stale).close()
+                    _clients.pop(stale)  # not closed: other threads may still be using it; GC closes it
                 client = openai.OpenAI(base_url=endpoint.base_url, api_key=api_key or "unused",
                                        timeout=float(endpoint.timeout_s), max_retries=int(endpoint.max_retries))
                 _clients[key] = client
@@ -94,7 +95,7 @@ def _client_error(exc: openai.APIStatusError) -> UpstreamClientError:
     except ValueError:
         body = None
     if not isinstance(body, dict) or "error" not in body:
-        body = {"error": {"message": exc.message, "type": "invalid_request_error", "code": None, "param": None}}
+        body = error_body(exc.message)
     return UpstreamClientError(exc.status_code, body, exc.message)
 
 

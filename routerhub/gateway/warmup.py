@@ -5,7 +5,7 @@ import gc
 import logging
 import time
 
-from django.db import close_old_connections
+from django.db import connection
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def serving_warm() -> float:
         embedder_get().embed(["warm-up"])
         registry.reload()
     finally:
-        close_old_connections()
+        connection.close()  # the warm-up thread's own connection
     # the loaded routers, model and Django are there for the life of the process: keep the garbage
     # collector's full passes from walking them again and again (pauses of 100+ ms under load)
     gc.collect()

@@ -138,3 +138,18 @@ def test_the_schedule_retrains_only_when_there_is_something_new(stored, settings
     assert scheduled_retrain() == "no new preferences"
     preferences_import(path=FIXTURES / "battles.jsonl")
     assert scheduled_retrain().startswith("queued run")
+
+
+def test_a_queued_run_no_worker_took_is_failed_after_its_time_limit():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lost = TrainingRun.objects.create(kinds=["mf"], time_limit_s=60)
+    TrainingRun.objects.filter(pk=lost.pk).update(created=timezone.now() - timedelta(seconds=61))
+    fresh = TrainingRun.objects.create(kinds=["mf"], time_limit_s=60)
+    assert training_runs_fail_stale() == 1
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.status == TrainingRun.Status.FAILED and "no worker took it" in lost.error
+    assert fresh.status == TrainingRun.Status.QUEUED
