@@ -142,9 +142,9 @@ def _replace_battle(*, content_hash: str, tenant, prompt: str, battle, source: s
 
 
 def _tenant_request(*, tenant, request_id):
-    from routerhub.gateway.models import RoutedRequest
+    from routerhub.gateway.selectors import request_for_tenant
 
-    request = RoutedRequest.objects.filter(pk=request_id, tenant=tenant).first()
+    request = request_for_tenant(tenant=tenant, request_id=request_id)
     if request is None:  # another tenant's request is as unknown as a made-up id
         raise FeedbackError(f"No request {request_id} for this API key's tenant.", status=404,
                             code="request_not_found", param="request_id")

@@ -17,9 +17,9 @@ from feedback.services import preference_prompts_reembed, preferences_store
 from training.embeddings import text_sha256
 from training.metrics import evaluate_win_rates, oracle, random_baseline
 from training.models import RouterVersion
-from training.routers import RandomRouter, Router, SWRankingRouter
+from training.routers import Router
 from training.selectors import HOLDOUT_PREFIX, battles_load, router_version_active
-from training.services import embeddings_for_texts, router_fit
+from training.services import embeddings_for_texts, router_fit, router_for_version
 
 DEFAULT_ROUTER_PARAMS: dict[str, dict] = {"sw": {}, "mf": {}}
 
@@ -144,11 +144,7 @@ def _router_for(kind: str, *, train: bool, battles, router_params) -> tuple[Rout
     version = router_version_active(kind=kind)
     if version is None:
         return None, None
-    if kind == "sw":  # SW reads the store: fit the version's hyperparameters on it
-        return SWRankingRouter(**version.hyperparameters.get("router", {})).fit(battles), version
-    if kind == "random":
-        return RandomRouter(), version
-    return Router.from_bytes(bytes(version.artifact)), version
+    return router_for_version(version, battles), version
 
 
 def curves_plot(result: dict, path: str) -> None:

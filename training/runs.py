@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from training.metrics import evaluate_win_rates
 from training.models import RouterVersion, TrainingRun
-from training.routers import Router, SWRankingRouter
+from training.routers import Router
 from training.selectors import battles_load, router_version_active
-from training.services import embeddings_for_texts, router_fit, router_version_activate, router_version_create
+from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,
+                               router_version_create)
 
 logger = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -124,7 +125,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         active = router_version_active(kind=kind)
         metrics[kind] = {"candidate": _evaluate(router, sets)}
         if active is not None:
-            metrics[kind]["active"] = {"version": active.pk, **_evaluate(_active_router(active, battles), sets)}
+            metrics[kind]["active"] = {"version": active.pk, **_evaluate(router_for_version(active, battles), sets)}
         candidates[kind] = router
         progress(base + step, f"{kind}: " + ", ".join(f"{name} APGR {m['apgr']:.3f}"
                                                       for name, m in metrics[kind]["candidate"].items()))
@@ -156,12 +157,6 @@ def gate_passes(kind_metrics: dict, margin: float | None = None) -> bool:
         return True
     shared = [name for name in candidate if name in active and name != "version"]
     return bool(shared) and all(candidate[name]["apgr"] >= active[name]["apgr"] + margin for name in shared)
-
-
-def _active_router(version: RouterVersion, battles) -> Router:
-    if version.kind == "sw":  # SW reads the store: the version's hyperparameters on today's data
-        return SWRankingRouter(**(version.hyperparameters or {}).get("router", {})).fit(battles)
-    return Router.from_bytes(bytes(version.artifact))
 
 
 def _evaluate(router: Router, sets: list[EvaluationSet]) -> dict:

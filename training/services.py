@@ -81,6 +81,18 @@ def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
     return router.fit(battles)
 
 
+def router_for_version(version: RouterVersion, battles: Battles) -> Router:
+    """The router a stored version stands for. SW keeps no arrays: its hyperparameters are fitted
+    on `battles` (today's store); the others load their artifact."""
+    from training.routers import RandomRouter, SWRankingRouter
+
+    if version.kind == "sw":
+        return SWRankingRouter(**(version.hyperparameters or {}).get("router", {})).fit(battles)
+    if version.kind == "random":
+        return RandomRouter()
+    return Router.from_bytes(bytes(version.artifact))
+
+
 @transaction.atomic
 def router_version_create(*, router: Router, battles: Battles, data_params: dict | None = None,
                           metrics: dict | None = None, store_artifact: bool | None = None,

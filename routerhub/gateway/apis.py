@@ -142,7 +142,7 @@ class RequestDetailApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, request_id):
-        row = request_for_tenant(tenant=request.user.tenant, request_id=request_id)
+        row = request_for_tenant(tenant=request.user.tenant, request_id=request_id, details=True)
         if row is None:
             raise ApiError(f"No request {request_id} for this API key's tenant.", status_code=404,
                            code="request_not_found", type="invalid_request_error")

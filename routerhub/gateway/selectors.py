@@ -14,8 +14,10 @@ def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
     return routers + endpoints
 
 
-def request_for_tenant(*, tenant: Tenant, request_id) -> RoutedRequest | None:
-    """The tenant's own request (with its feedback and preferences), or None: another tenant's
-    request is as unknown as a made-up id."""
-    return (RoutedRequest.objects.filter(pk=request_id, tenant=tenant).select_related("feedback")
-            .prefetch_related("preferences").first())
+def request_for_tenant(*, tenant: Tenant, request_id, details: bool = False) -> RoutedRequest | None:
+    """The tenant's own request, or None: another tenant's request is as unknown as a made-up id.
+    `details` also fetches its feedback and preferences."""
+    rows = RoutedRequest.objects.filter(pk=request_id, tenant=tenant)
+    if details:
+        rows = rows.select_related("feedback").prefetch_related("preferences")
+    return rows.first()
