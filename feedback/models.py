@@ -75,3 +75,46 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rating} on {self.request_id}"
+
+
+class Duel(models.Model):
+    """Exploration: a routed request's answer beside the other model's answer to the same messages,
+    fetched after the user had theirs (Celery, off the request path), waiting for a label from a
+    person (arena, POST /v1/preferences) or the tenant's LLM judge. Model a is the tenant's strong
+    model, model b its weak one; a label becomes one battle (`preference`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # the other answer is not fetched yet
+        FETCHING = "fetching"
+        AWAITING_LABEL = "awaiting_label"
+        LABELLED = "labelled"
+        FAILED = "failed"  # the other model did not answer (after retries)
+
+    request = models.OneToOneField("gateway.RoutedRequest", on_delete=models.CASCADE, related_name="duel")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="duels")
+    model_a = models.CharField(max_length=128, help_text="The strong model.")
+    model_b = models.CharField(max_length=128, help_text="The weak model.")
+    answer_a = models.TextField(blank=True)
+    answer_b = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    winner = models.CharField(max_length=8, choices=Preference.Winner.choices, blank=True)
+    labelled_by = models.CharField(max_length=200, blank=True, help_text="user:<name>, api, or judge:<model>.")
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    judge_verdicts = models.JSONField(default=dict, blank=True, help_text="The judge's two verdicts (both orders).")
+    preference = models.ForeignKey(Preference, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    skips = models.PositiveIntegerField(default=0, help_text="Times a person skipped it in the arena.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0, help_text="What the extra answer cost.")
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created"]
+        indexes = [models.Index(fields=["status", "created"], name="duel_status_created"),
+                   models.Index(fields=["tenant", "status"], name="duel_tenant_status")]
+
+    def __str__(self) -> str:
+        return f"duel {self.pk} on {self.request_id}: {self.status}"

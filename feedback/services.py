@@ -119,12 +119,13 @@ def _hash(*parts) -> str:
 
 
 def _replace_battle(*, content_hash: str, tenant, prompt: str, battle, source: str, request=None,
-                    metadata: dict | None = None) -> Preference | None:
+                    metadata: dict | None = None, judge: str = USER_JUDGE) -> Preference | None:
     """Make the stored battle under `content_hash` equal `battle` (None: no battle). A changed
     battle is a new row (a new id), so the serving index, which reads new rows, sees it."""
     existing = Preference.objects.filter(content_hash=content_hash).first()
-    if existing is not None and battle is not None and (existing.model_a, existing.model_b, existing.winner) == (
-            battle.model_a, battle.model_b, battle.winner):
+    if existing is not None and battle is not None and (
+            existing.model_a, existing.model_b, existing.winner, existing.judge) == (
+            battle.model_a, battle.model_b, battle.winner, judge):
         return existing
     if existing is not None:
         existing.delete()
@@ -135,7 +136,7 @@ def _replace_battle(*, content_hash: str, tenant, prompt: str, battle, source: s
         with transaction.atomic():  # a savepoint: the same submission arriving twice at once
             return Preference.objects.create(
                 prompt_id=prompt_id, tenant=tenant, model_a=battle.model_a, model_b=battle.model_b,
-                winner=battle.winner, source=source, judge=USER_JUDGE, content_hash=content_hash, request=request,
+                winner=battle.winner, source=source, judge=judge[:200], content_hash=content_hash, request=request,
                 metadata=metadata or {})
     except IntegrityError:  # the other one stored it first
         return Preference.objects.get(content_hash=content_hash)
@@ -188,8 +189,27 @@ def preference_submit(*, tenant, model_a: str, model_b: str, winner: str, reques
         battle = battle_from_preference(model_a=model_a, model_b=model_b, winner=winner)
     except ValueError as exc:
         raise FeedbackError(str(exc), param="winner" if "winner" in str(exc) else "model_b") from None
+    duel = _duel_for(request, model_a, model_b)
+    if duel is not None:  # the label a duel was waiting for: one battle per duel, whoever labels it
+        from feedback.duels import duel_label
+
+        flipped = model_a != duel.model_a
+        winner = {"model_a": "model_b", "model_b": "model_a"}.get(winner, winner) if flipped else winner
+        return duel_label(duel_id=duel.pk, winner=winner, labelled_by="api", judge=USER_JUDGE).preference
     content_hash = _hash("preference", tenant.pk, str(request.pk) if request else "", text_sha256(prompt), model_a,
                          model_b, text_sha256(response_a or ""), text_sha256(response_b or ""))
     metadata = {key: value for key, value in (("response_a", response_a), ("response_b", response_b)) if value}
     return _replace_battle(content_hash=content_hash, tenant=tenant, prompt=prompt, battle=battle,
                            source=PREFERENCE_API_SOURCE, request=request, metadata=metadata)
+
+
+def _duel_for(request, model_a: str, model_b: str):
+    """The request's duel, if it compares these two models and has both answers."""
+    from feedback.models import Duel
+
+    if request is None:
+        return None
+    duel = Duel.objects.filter(request=request, status__in=[Duel.Status.AWAITING_LABEL, Duel.Status.LABELLED]).first()
+    if duel is None or {model_a, model_b} != {duel.model_a, duel.model_b}:
+        return None
+    return duel

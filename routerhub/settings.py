@@ -135,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     # retrain SW and MF on everything stored, hourly (edit or disable it in the admin's periodic tasks)
     "retrain-hourly": {"task": "training.scheduled_retrain", "schedule": crontab(minute=0)},
     "fail-stale-training-runs": {"task": "training.fail_stale_runs", "schedule": 300.0},
+    "requeue-stale-duels": {"task": "feedback.requeue_stale_duels", "schedule": 300.0},
 }
 
 # --- API
@@ -172,6 +173,11 @@ ROUTERHUB_MODEL_CACHE_DIR = STATE_DIR / "models"
 ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10))
 # shared battles labelled by an LLM judge (off-domain, e.g. AlpacaEval) count this much.
 ROUTERHUB_SHARED_JUDGED_WEIGHT = float(os.environ.get("ROUTERHUB_SHARED_JUDGED_WEIGHT", 0))
+# Weight of a tenant's own labels from RouterHub's LLM judge (duels); 0 leaves them out of training.
+ROUTERHUB_OWN_JUDGED_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_JUDGED_WEIGHT", 1))
+# Duels: tries to fetch the second answer, and when a pending duel counts as lost (beat re-sends it).
+ROUTERHUB_DUEL_MAX_ATTEMPTS = int(os.environ.get("ROUTERHUB_DUEL_MAX_ATTEMPTS", 3))
+ROUTERHUB_DUEL_STALE_S = int(os.environ.get("ROUTERHUB_DUEL_STALE_S", 600))
 
 # --- Training runs
 # Score files every training run evaluates candidates on (comma-separated paths, e.g. the dev sets
@@ -183,6 +189,9 @@ ROUTERHUB_EVAL_WEAK = os.environ.get("ROUTERHUB_EVAL_WEAK", "mixtral-8x7b-instru
 # least ROUTERHUB_EVAL_HOLDOUT_MIN battles of the pair).
 ROUTERHUB_EVAL_HOLDOUT_SHARE = float(os.environ.get("ROUTERHUB_EVAL_HOLDOUT_SHARE", 0.1))
 ROUTERHUB_EVAL_HOLDOUT_MIN = int(os.environ.get("ROUTERHUB_EVAL_HOLDOUT_MIN", 20))
+# A tenant's own feedback is held out (its newest share, in-domain evaluation) only once that slice
+# holds this many battles of the tenant's pair; before that every label goes to training.
+ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN = int(os.environ.get("ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN", 50))
 # The gate: promote a candidate automatically only when this is on and it beats the active version
 # by this APGR margin on every evaluation set; otherwise an admin promotes it.
 ROUTERHUB_AUTO_PROMOTE = env_bool("ROUTERHUB_AUTO_PROMOTE", False)

@@ -1,18 +1,39 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from training.models import RouterVersion, TrainingRun
+from training.services import RollbackError, router_version_activate, router_version_rollback
 
 
 @admin.register(RouterVersion)
 class RouterVersionAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "status", "created", "activated_at", "artifact_sha256")
-    list_filter = ("kind", "status")
+    list_display = ("id", "kind", "tenant", "status", "created", "activated_at", "training_run", "artifact_sha256")
+    list_filter = ("kind", "status", "tenant")
     exclude = ("artifact",)
-    readonly_fields = ("artifact_sha256", "data_fingerprint", "created", "activated_at")
+    # status changes only through the actions: promotion and rollback are single transactions
+    readonly_fields = ("status", "replaced", "artifact_sha256", "data_fingerprint", "created", "activated_at")
+    actions = ["promote", "roll_back"]
+
+    @admin.action(description="Promote the selected version (one per kind and scope)")
+    def promote(self, request, queryset):
+        for version in queryset.order_by("pk"):
+            router_version_activate(version=version)
+            self.message_user(request, f"{version} is now active.", messages.SUCCESS)
+
+    @admin.action(description="Roll back: re-activate what the selected active version replaced")
+    def roll_back(self, request, queryset):
+        for version in queryset.filter(status=RouterVersion.Status.ACTIVE):
+            try:
+                back = router_version_rollback(kind=version.kind, tenant=version.tenant)
+            except RollbackError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(request, f"{version} retired; " + (f"{back} is active again." if back else
+                                                                 f"{version.tenant} is served by the global version."),
+                              messages.SUCCESS)
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "trigger", "progress", "message", "created", "started", "finished")
+    list_display = ("id", "status", "tenant", "trigger", "progress", "message", "created", "started", "finished")
     list_filter = ("status", "trigger")
     readonly_fields = [f.name for f in TrainingRun._meta.fields]

@@ -27,16 +27,26 @@ class RouterVersion(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     training_run = models.ForeignKey("training.TrainingRun", on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="versions")
+    replaced = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                 help_text="The version this one replaced when it was last promoted: where a "
+                                           "rollback goes back to.")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="router_versions",
+                               help_text="Empty: the global version (shared data), served to every tenant that has "
+                                         "no active version of its own. Set: trained on the shared data plus this "
+                                         "tenant's own feedback, served to this tenant only.")
 
     class Meta:
         ordering = ["-created"]
         constraints = [
-            models.UniqueConstraint(fields=["kind"], condition=Q(status="active"),
-                                    name="one_active_router_version_per_kind"),
+            # one active version per kind and scope (the global scope included: NULLS NOT DISTINCT)
+            models.UniqueConstraint(fields=["kind", "tenant"], condition=Q(status="active"), nulls_distinct=False,
+                                    name="one_active_router_version_per_kind_scope"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} v{self.pk} ({self.status})"
+        scope = f" for {self.tenant}" if self.tenant_id else ""
+        return f"{self.kind} v{self.pk}{scope} ({self.status})"
 
 
 class EmbeddingCacheEntry(models.Model):
@@ -64,6 +74,10 @@ class TrainingRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     trigger = models.CharField(max_length=16, default="manual", help_text="manual or schedule")
     kinds = models.JSONField(default=list, help_text="Router kinds to train.")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="training_runs",
+                               help_text="Empty: global versions on the shared data. Set: this tenant's versions, "
+                                         "trained on the shared data plus its own feedback.")
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=300, blank=True)
     log = models.TextField(blank=True, help_text="The run's last log lines.")

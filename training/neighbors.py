@@ -101,7 +101,8 @@ class BattleNeighborIndex:
         raw = np.array([(r[1], self._model_index[r[2]], self._model_index[r[3]], r[4],
                          0.0 if r[8].startswith(HOLDOUT_PREFIX) else r[5], r[6], r[7]) for r in rows], dtype=np.float64)
         weight = battle_weight(raw[:, 4], own=raw[:, 5] != 0, judged=raw[:, 6] != 0,
-                               own_weight=settings.ROUTERHUB_OWN_DATA_WEIGHT, judged_weight=1.0,
+                               own_weight=settings.ROUTERHUB_OWN_DATA_WEIGHT,
+                               judged_weight=settings.ROUTERHUB_OWN_JUDGED_WEIGHT,
                                shared_judged_weight=settings.ROUTERHUB_SHARED_JUDGED_WEIGHT)
         data = np.column_stack([raw[:, 0], raw[:, 1], raw[:, 2], raw[:, 3], weight, raw[:, 5]])[weight > 0]
         data = data[np.argsort(data[:, 0], kind="stable")]

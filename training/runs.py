@@ -23,7 +23,7 @@ from django.utils import timezone
 from training.metrics import evaluate_win_rates
 from training.models import RouterVersion, TrainingRun
 from training.routers import Router
-from training.selectors import battles_load, router_version_active
+from training.selectors import battles_load, router_version_active, router_version_serving
 from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,
                                router_version_create)
 
@@ -42,11 +42,13 @@ class EvaluationSet:
     embeddings: np.ndarray | None = None
 
 
-def training_run_queue(*, trigger: str = "manual", kinds=("sw", "mf")) -> TrainingRun:
-    """A queued run, sent to the training queue once the row is committed."""
+def training_run_queue(*, trigger: str = "manual", kinds=("sw", "mf"), tenant=None) -> TrainingRun:
+    """A queued run, sent to the training queue once the row is committed. With a tenant, the run
+    trains that tenant's own versions on the shared data plus its feedback (weighted
+    ROUTERHUB_OWN_DATA_WEIGHT); without, the global versions on the shared data."""
     from training.tasks import training_run
 
-    run = TrainingRun.objects.create(trigger=trigger, kinds=list(kinds),
+    run = TrainingRun.objects.create(trigger=trigger, kinds=list(kinds), tenant=tenant,
                                      time_limit_s=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S)
     transaction.on_commit(lambda: training_run.delay(run.pk))
     return run
@@ -106,9 +108,10 @@ def _heartbeat(run_id: int, stop: threading.Event) -> None:
 
 
 def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
-    newest = newest_shared_preference_id()  # read before loading: what training sees is at least this
-    sets, holdout_shas = evaluation_sets(progress)
-    battles = battles_load(exclude_prompt_sha256=holdout_shas)
+    tenant = run.tenant
+    newest = newest_preference_id(tenant=tenant)  # read before loading: what training sees is at least this
+    sets, holdout_shas = evaluation_sets(progress, tenant=tenant)
+    battles = battles_load(tenant_id=tenant.pk if tenant else None, exclude_prompt_sha256=holdout_shas)
     if len(battles) == 0:
         raise ValueError("no stored preferences to train on")
     counts = {"battles": len(battles), "prompts": len(battles.prompt_embeddings), "models": len(battles.models),
@@ -122,7 +125,8 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         router = router_fit(kind=kind, battles=battles, params=settings.ROUTERHUB_ROUTER_PARAMS.get(kind),
                             progress=lambda f, m, kind=kind, base=base: progress(base + step * 0.7 * f, f"{kind}: {m}"))
         progress(base + step * 0.7, f"{kind}: evaluating")
-        active = router_version_active(kind=kind)
+        # what the candidate would replace: in a tenant's run, the version serving the tenant now
+        active = router_version_serving(kind=kind, tenant=tenant) if tenant else router_version_active(kind=kind)
         metrics[kind] = {"candidate": _evaluate(router, sets)}
         if active is not None:
             metrics[kind]["active"] = {"version": active.pk, **_evaluate(router_for_version(active, battles), sets)}
@@ -135,7 +139,8 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
             raise RuntimeError("the run was failed meanwhile (as stale): its candidates are not kept")
         for kind, router in candidates.items():
             version = router_version_create(router=router, battles=battles, metrics=metrics[kind]["candidate"],
-                                            data_params={"held_out_prompts": len(holdout_shas)}, training_run=run)
+                                            data_params={"held_out_prompts": len(holdout_shas)}, training_run=run,
+                                            tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
             if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind]):
                 router_version_activate(version=version)
@@ -172,9 +177,10 @@ def _evaluate(router: Router, sets: list[EvaluationSet]) -> dict:
     return out
 
 
-def evaluation_sets(progress=None) -> tuple[list[EvaluationSet], set[str]]:
-    """The configured score files (ROUTERHUB_EVAL_FILES) and the time-ordered held-out slice of the
-    shared preferences; also the held-out prompts' hashes, which training must leave out."""
+def evaluation_sets(progress=None, tenant=None) -> tuple[list[EvaluationSet], set[str]]:
+    """The configured score files (ROUTERHUB_EVAL_FILES), the time-ordered held-out slice of the
+    shared preferences and, for a tenant, the newest slice of its own feedback battles (in-domain:
+    what its routing will meet); also the held-out prompts' hashes, which training must leave out."""
     from training.evaluation import eval_set_load
 
     sets: list[EvaluationSet] = []
@@ -187,6 +193,11 @@ def evaluation_sets(progress=None) -> tuple[list[EvaluationSet], set[str]]:
     holdout, holdout_shas = _holdout_slice(strong, weak)
     if holdout is not None:
         sets.append(holdout)
+    if tenant is not None:
+        own, own_shas = _holdout_slice(tenant.strong_model.name, tenant.weak_model.name, tenant=tenant)
+        if own is not None:
+            sets.append(own)
+            holdout_shas |= own_shas
     for eval_set in sets:
         if progress:
             progress(0.02, f"embedding {len(eval_set.prompts)} prompts of {eval_set.name}")
@@ -194,27 +205,35 @@ def evaluation_sets(progress=None) -> tuple[list[EvaluationSet], set[str]]:
     return sets, holdout_shas
 
 
-def _holdout_slice(strong: str, weak: str) -> tuple[EvaluationSet | None, set[str]]:
-    """The newest ROUTERHUB_EVAL_HOLDOUT_SHARE of the shared prompts (by their latest battle), held
-    out of training; their strong-vs-weak battles become an evaluation set (the winner scores 1,
-    the loser 0, a tie 0.5 each)."""
+def _holdout_slice(strong: str, weak: str, tenant=None) -> tuple[EvaluationSet | None, set[str]]:
+    """The newest ROUTERHUB_EVAL_HOLDOUT_SHARE of the shared prompts, or of `tenant`'s own prompts
+    (by their latest battle), held out of training; their strong-vs-weak battles become an
+    evaluation set (the winner scores 1, the loser 0, a tie 0.5 each). A shared slice with too few
+    battles of the pair is still held out (it stays the same slice as data grows); a tenant's is
+    not held out until it has ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN of them: its few labels are worth
+    more in training than in a measurement too small to trust."""
     share = settings.ROUTERHUB_EVAL_HOLDOUT_SHARE
     if share <= 0:
         return None, set()
+    owner_sql, owner = ("p.tenant_id = %s", [tenant.pk]) if tenant is not None else ("p.tenant_id IS NULL", [])
     with connection.cursor() as cursor:
         cursor.execute("SELECT pp.text_sha256, max(p.id) AS newest FROM feedback_preference p "
-                       "JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE p.tenant_id IS NULL "
-                       "AND p.source NOT LIKE 'holdout:%%' GROUP BY pp.text_sha256 ORDER BY newest DESC")
+                       f"JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE {owner_sql} "
+                       "AND p.source NOT LIKE 'holdout:%%' GROUP BY pp.text_sha256 ORDER BY newest DESC", owner)
         ordered = [row[0] for row in cursor.fetchall()]
         held = set(ordered[:int(len(ordered) * share)])
         if not held:
             return None, set()
         cursor.execute("SELECT pp.text_sha256, pp.text, p.model_a, p.model_b, p.winner FROM feedback_preference p "
-                       "JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE p.tenant_id IS NULL AND "
+                       f"JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE {owner_sql} AND "
                        "pp.text_sha256 = ANY(%s) AND ((p.model_a = %s AND p.model_b = %s) OR "
-                       "(p.model_a = %s AND p.model_b = %s)) ORDER BY p.id", [list(held), strong, weak, weak, strong])
+                       "(p.model_a = %s AND p.model_b = %s)) ORDER BY p.id",
+                       owner + [list(held), strong, weak, weak, strong])
         rows = cursor.fetchall()
-    if len(rows) < settings.ROUTERHUB_EVAL_HOLDOUT_MIN:
+    if tenant is not None:
+        if len(rows) < settings.ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN:
+            return None, set()
+    elif len(rows) < settings.ROUTERHUB_EVAL_HOLDOUT_MIN:
         return None, held  # too few battles of the pair to measure anything; still held out
     prompts, strong_scores = [], []
     for _sha, text, model_a, _model_b, winner in rows:
@@ -222,17 +241,45 @@ def _holdout_slice(strong: str, weak: str) -> tuple[EvaluationSet | None, set[st
         prompts.append(text)
         strong_scores.append(a_score if model_a == strong else 1.0 - a_score)
     strong_scores = np.array(strong_scores)
-    return EvaluationSet(name="held-out preferences", prompts=prompts, strong=strong, weak=weak,
+    name = f"held-out {tenant.slug} feedback" if tenant is not None else "held-out preferences"
+    return EvaluationSet(name=name, prompts=prompts, strong=strong, weak=weak,
                          strong_scores=strong_scores, weak_scores=1.0 - strong_scores), held
 
 
-def newest_shared_preference_id() -> int | None:
-    """What scheduled retraining compares: runs train on the shared preferences."""
-    from django.db.models import Max
+def newest_preference_id(*, tenant=None) -> int | None:
+    """The newest battle a run of this scope trains on (the shared ones, plus the tenant's own):
+    what scheduled retraining compares with the last good run's."""
+    from django.db.models import Max, Q
 
     from feedback.models import Preference
 
-    return Preference.objects.filter(tenant__isnull=True).aggregate(newest=Max("id"))["newest"]
+    owners = Q(tenant__isnull=True) | (Q(tenant=tenant) if tenant is not None else Q(pk__in=[]))
+    return Preference.objects.filter(owners).aggregate(newest=Max("id"))["newest"]
+
+
+def scheduled_retrain_queue() -> list[str]:
+    """One run per scope that has something new since its last good run and none queued or running:
+    the global scope (shared data) and every active tenant with feedback of its own."""
+    from feedback.models import Preference
+    from routerhub.tenants.models import Tenant
+
+    training_runs_fail_stale()
+    said = []
+    tenants = [None] + list(Tenant.objects.filter(
+        active=True, pk__in=Preference.objects.filter(tenant__isnull=False).values("tenant_id")).order_by("pk"))
+    for tenant in tenants:
+        scope = tenant.slug if tenant else "global"
+        runs = TrainingRun.objects.filter(tenant=tenant)
+        if runs.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists():
+            said.append(f"{scope}: a run is already queued or running")
+            continue
+        newest = newest_preference_id(tenant=tenant)
+        last = runs.filter(status=Status.SUCCEEDED).order_by("-finished").first()
+        if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):
+            said.append(f"{scope}: no new preferences")
+            continue
+        said.append(f"{scope}: queued run {training_run_queue(trigger='schedule', tenant=tenant).pk}")
+    return said
 
 
 def training_runs_fail_stale() -> int:

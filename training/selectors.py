@@ -17,7 +17,7 @@ HOLDOUT_PREFIX = "holdout:"
 
 
 def battles_load(*, tenant_id: int | None = None, own_weight: float | None = None,
-                 shared_judged_weight: float | None = None, judged_weight: float = 1.0,
+                 shared_judged_weight: float | None = None, judged_weight: float | None = None,
                  source_weights: dict | None = None, exclude_prompt_sha256=(), holdout_source: str | None = None,
                  max_created=None) -> Battles:
     """Stored battles as arrays: the shared ones (no tenant) plus `tenant_id`'s own.
@@ -37,6 +37,7 @@ def battles_load(*, tenant_id: int | None = None, own_weight: float | None = Non
     own_weight = settings.ROUTERHUB_OWN_DATA_WEIGHT if own_weight is None else own_weight
     if shared_judged_weight is None:
         shared_judged_weight = settings.ROUTERHUB_SHARED_JUDGED_WEIGHT
+    judged_weight = settings.ROUTERHUB_OWN_JUDGED_WEIGHT if judged_weight is None else judged_weight
     where, params = ["(p.tenant_id IS NULL" + (" OR p.tenant_id = %s)" if tenant_id else ")")], []
     if tenant_id:
         params.append(tenant_id)
@@ -88,5 +89,11 @@ def _is_llm_judge(judge: str) -> bool:
     return judge.lower() not in {"", "human", "user"}
 
 
-def router_version_active(*, kind: str) -> RouterVersion | None:
-    return RouterVersion.objects.filter(kind=kind, status=RouterVersion.Status.ACTIVE).first()
+def router_version_active(*, kind: str, tenant=None) -> RouterVersion | None:
+    """The active version of `kind` in one scope: the global one (tenant None) or the tenant's own."""
+    return RouterVersion.objects.filter(kind=kind, status=RouterVersion.Status.ACTIVE, tenant=tenant).first()
+
+
+def router_version_serving(*, kind: str, tenant) -> RouterVersion | None:
+    """The version that answers `tenant`'s requests of `kind`: its own active one, else the global one."""
+    return router_version_active(kind=kind, tenant=tenant) or router_version_active(kind=kind)

@@ -96,7 +96,7 @@ def router_for_version(version: RouterVersion, battles: Battles) -> Router:
 @transaction.atomic
 def router_version_create(*, router: Router, battles: Battles, data_params: dict | None = None,
                           metrics: dict | None = None, store_artifact: bool | None = None,
-                          training_run=None) -> RouterVersion:
+                          training_run=None, tenant=None) -> RouterVersion:
     """A candidate version. SW keeps no arrays: it reads its neighbours from the preference store."""
     store_artifact = router.kind != "sw" if store_artifact is None else store_artifact
     artifact = router.to_bytes() if store_artifact else None
@@ -107,16 +107,50 @@ def router_version_create(*, router: Router, battles: Battles, data_params: dict
         model_names=list(router.models_), artifact=artifact,
         artifact_sha256=hashlib.sha256(artifact).hexdigest() if artifact else "",
         data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {},
-        training_run=training_run)
+        training_run=training_run, tenant=tenant)
 
 
 @transaction.atomic
 def router_version_activate(*, version: RouterVersion) -> RouterVersion:
-    """Make `version` the active one of its kind (the previous active one is retired), atomically."""
+    """Make `version` the active one of its kind in its scope (global, or its tenant's), retiring
+    the one active before it, in one transaction. Web processes pick it up within
+    ROUTERHUB_ROUTER_RELOAD_S, without a restart."""
     version = RouterVersion.objects.select_for_update().get(pk=version.pk)
-    RouterVersion.objects.select_for_update().filter(kind=version.kind, status=RouterVersion.Status.ACTIVE) \
-        .exclude(pk=version.pk).update(status=RouterVersion.Status.RETIRED)
-    version.status = RouterVersion.Status.ACTIVE
-    version.activated_at = timezone.now()
-    version.save(update_fields=["status", "activated_at"])
+    if version.status == RouterVersion.Status.ACTIVE:
+        return version
+    current = RouterVersion.objects.select_for_update().filter(
+        kind=version.kind, tenant_id=version.tenant_id, status=RouterVersion.Status.ACTIVE).first()
+    if current is not None:
+        current.status = RouterVersion.Status.RETIRED
+        current.save(update_fields=["status"])
+    version.status, version.activated_at, version.replaced = RouterVersion.Status.ACTIVE, timezone.now(), current
+    version.save(update_fields=["status", "activated_at", "replaced"])
     return version
+
+
+class RollbackError(Exception):
+    """A rollback that cannot be done (nothing active, or nothing to go back to)."""
+
+
+@transaction.atomic
+def router_version_rollback(*, kind: str, tenant=None) -> RouterVersion | None:
+    """Undo the last promotion of `kind` in one scope, in one transaction: the active version is
+    retired and the version that was active before it is active again. A tenant's scope with no
+    earlier version of its own goes back to the global version (returns None: the tenant is now
+    served by the global one). The global scope never goes back to no router at all."""
+    active = RouterVersion.objects.select_for_update().filter(
+        kind=kind, tenant=tenant, status=RouterVersion.Status.ACTIVE).first()
+    if active is None:
+        raise RollbackError(f"no active {kind} version{f' for {tenant}' if tenant else ''} to roll back")
+    previous = (RouterVersion.objects.select_for_update().get(pk=active.replaced_id)
+                if active.replaced_id else None)
+    if previous is None and tenant is None:
+        raise RollbackError(f"{active} is the first global {kind} version ever active: nothing to roll back to")
+    active.status = RouterVersion.Status.RETIRED
+    active.save(update_fields=["status"])
+    if previous is None:
+        return None
+    previous.status = RouterVersion.Status.ACTIVE  # its own `replaced` stays: a second rollback goes further back
+    previous.activated_at = timezone.now()
+    previous.save(update_fields=["status", "activated_at"])
+    return previous

@@ -2,9 +2,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from training.models import TrainingRun
-from training.runs import (newest_shared_preference_id, training_run_execute, training_run_queue,
-                           training_runs_fail_stale)
+from training.runs import scheduled_retrain_queue, training_run_execute, training_runs_fail_stale
 
 
 @shared_task(name="training.run", soft_time_limit=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S,
@@ -17,15 +15,9 @@ def training_run(run_id: int) -> None:
 
 @shared_task(name="training.scheduled_retrain", ignore_result=True)
 def scheduled_retrain() -> str:
-    """Queue a run, unless one is queued or running, or nothing was stored since the last good run."""
-    training_runs_fail_stale()
-    if TrainingRun.objects.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]).exists():
-        return "a run is already queued or running"
-    newest = newest_shared_preference_id()
-    last = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-finished").first()
-    if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):
-        return "no new preferences"
-    return f"queued run {training_run_queue(trigger='schedule').pk}"
+    """Queue a run per scope (global, and each tenant with its own feedback) that has new
+    preferences since its last good run and no run queued or running."""
+    return "; ".join(scheduled_retrain_queue())
 
 
 @shared_task(name="training.fail_stale_runs", ignore_result=True)

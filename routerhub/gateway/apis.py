@@ -127,6 +127,7 @@ class RequestDetailApi(APIView):
         upstream_latency_ms = serializers.FloatField(allow_null=True)
         feedback = serializers.SerializerMethodField()
         preferences = serializers.SerializerMethodField()
+        duel = serializers.SerializerMethodField()
 
         def get_router(self, obj) -> str:
             return f"{obj.router_kind}:v{obj.router_version_id}" if obj.router_version_id else obj.router_kind
@@ -139,6 +140,15 @@ class RequestDetailApi(APIView):
         def get_preferences(self, obj) -> list[dict]:
             return [{"model_a": p.model_a, "model_b": p.model_b, "winner": p.winner, "source": p.source}
                     for p in obj.preferences.all()]
+
+        def get_duel(self, obj) -> dict | None:
+            """Both answers once the other one is fetched; label it with POST /v1/preferences."""
+            duel = getattr(obj, "duel", None)
+            if duel is None:
+                return None
+            return {"status": duel.status, "model_a": duel.model_a, "model_b": duel.model_b,
+                    "answer_a": duel.answer_a, "answer_b": duel.answer_b, "winner": duel.winner or None,
+                    "labelled_by": duel.labelled_by or None}
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, request_id):

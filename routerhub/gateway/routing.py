@@ -4,7 +4,8 @@
   configured model name (no routing).
 - `query_embedding` embeds the routed prompt once per process and text (an in-process LRU in front
   of the Postgres embedding cache shared with imports and training).
-- `RouterRegistry` holds the active `RouterVersion` of each kind, loaded once per process. It checks
+- `RouterRegistry` holds the active `RouterVersion` of each kind, global and per tenant (a tenant's
+  own version, trained with its feedback, serves it in place of the global one), loaded once per process. It checks
   the database for promotions at most every `ROUTERHUB_ROUTER_RELOAD_S` seconds, loads a new
   version completely and then swaps one reference, so a request sees either the old router or the
   new one, never half of one. A version that fails to load is logged and the previous one kept.
@@ -239,20 +240,25 @@ def _sw_index_maybe_rebuild(force: bool = False) -> threading.Thread | None:
 
 
 class RouterRegistry:
-    """The active router of each kind in this process, following promotions within `reload_s`."""
+    """The active router of each kind and scope in this process (global versions, and tenants' own
+    versions trained with their feedback), following promotions within `reload_s`."""
 
     def __init__(self, reload_s: float):
         self.reload_s = reload_s
-        self._snapshot: dict[str, ActiveRouter] = {"random": ActiveRouter("random", None, RandomRouter(), {})}
+        # (kind, tenant id or None for the global version) -> router
+        self._snapshot: dict[tuple[str, int | None], ActiveRouter] = {
+            ("random", None): ActiveRouter("random", None, RandomRouter(), {})}
         self._checked_at: float | None = None
         self._lock = threading.Lock()
 
-    def get(self, kind: str) -> ActiveRouter | None:
+    def get(self, kind: str, tenant_id: int | None = None) -> ActiveRouter | None:
+        """The router serving `tenant_id`'s requests of `kind`: its own active version, else the global one."""
         if self._checked_at is None or time.monotonic() - self._checked_at >= self.reload_s:
             # the first load blocks every request (nothing to serve yet); later ones run in one
             # request's thread while the others go on with the current snapshot
             self.reload(block=self._checked_at is None)
-        return self._snapshot.get(kind)
+        snapshot = self._snapshot  # one read: both lookups see the same snapshot
+        return snapshot.get((kind, tenant_id)) or snapshot.get((kind, None))
 
     def reload(self, block: bool = True) -> None:
         if not self._lock.acquire(blocking=block):
@@ -260,22 +266,23 @@ class RouterRegistry:
         try:
             if not block and self._checked_at is not None and time.monotonic() - self._checked_at < self.reload_s:
                 return
-            active = dict(RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE)
-                          .values_list("kind", "id"))
-            snapshot = {"random": self._snapshot["random"]}
-            for kind, version_id in active.items():
-                current = self._snapshot.get(kind)
+            active = RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE).values_list(
+                "kind", "tenant_id", "id")
+            snapshot = {("random", None): self._snapshot[("random", None)]}
+            for kind, tenant_id, version_id in active:
+                key = (kind, tenant_id)
+                current = self._snapshot.get(key)
                 if current is not None and current.version_id == version_id:
-                    snapshot[kind] = current
+                    snapshot[key] = current
                     continue
                 try:
-                    snapshot[kind] = self._load(version_id)
-                    logger.info("router %s v%s loaded", kind, version_id)
+                    snapshot[key] = self._load(version_id)
+                    logger.info("router %s v%s (tenant %s) loaded", kind, version_id, tenant_id or "all")
                 except Exception:  # keep serving what we had: a bad artifact must not take routing down
                     logger.exception("router %s v%s failed to load; keeping %s", kind, version_id,
                                      current.label if current else "none")
                     if current is not None:
-                        snapshot[kind] = current
+                        snapshot[key] = current
             self._snapshot = snapshot  # one reference swap: readers see the old or the new dict
             self._checked_at = time.monotonic()
         finally:
@@ -329,7 +336,7 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
         decision.reason = f"embedding failed ({type(exc).__name__}): strong model"
         return decision
     try:
-        active = registry.get(target.kind)
+        active = registry.get(target.kind, tenant.pk)
     except Exception as exc:  # e.g. the database is unreachable for the reload check
         logger.exception("router registry failed")
         decision.reason = f"router unavailable ({type(exc).__name__}): strong model"

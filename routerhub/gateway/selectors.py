@@ -16,8 +16,8 @@ def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
 
 def request_for_tenant(*, tenant: Tenant, request_id, details: bool = False) -> RoutedRequest | None:
     """The tenant's own request, or None: another tenant's request is as unknown as a made-up id.
-    `details` also fetches its feedback and preferences."""
+    `details` also fetches its feedback, preferences and duel."""
     rows = RoutedRequest.objects.filter(pk=request_id, tenant=tenant)
     if details:
-        rows = rows.select_related("feedback").prefetch_related("preferences")
+        rows = rows.select_related("feedback", "duel").prefetch_related("preferences")
     return rows.first()

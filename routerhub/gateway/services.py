@@ -90,11 +90,25 @@ class GatewayCall:
             if d is not None and d.cache_entry is not None:
                 EmbeddingCacheEntry.objects.bulk_create([d.cache_entry], ignore_conflicts=True)
             row.save(force_insert=True)
+            if status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0:
+                _duel_maybe_create(row)
         self.logged = True
         return row
 
     def log_client_error(self, *, http_status: int, error: str) -> RoutedRequest:
         return self.log(status=Status.CLIENT_ERROR, http_status=http_status, error=error[:2000])
+
+
+def _duel_maybe_create(row: RoutedRequest) -> None:
+    """Exploration (feedback.duels): the fetch of the other answer is queued when this commits.
+    A failure here costs the duel, never the request or its log row."""
+    from feedback.duels import duel_maybe_create
+
+    try:
+        with transaction.atomic():  # a savepoint: the log row stays whatever happens here
+            duel_maybe_create(request=row)
+    except Exception:
+        logger.exception("duel for request %s not created", row.pk)
 
 
 @dataclass

@@ -57,6 +57,9 @@ class SimConfig:
     fail_models: list[str] = field(default_factory=list)
     fail_status: int = 500
     seed: int = 0
+    # as an LLM judge (a request with MT-Bench's pairwise markers): "longer" prefers the longer
+    # answer (equal lengths: tie); "first" always prefers the first shown (pure position bias)
+    judge_rule: str = "longer"
 
 
 class SimState:
@@ -88,6 +91,9 @@ class SimState:
 
     def answer(self, model: str, messages: list[dict]) -> str:
         last_user = next((message_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        judged = _JUDGE_RE.search(last_user)
+        if judged:
+            return self.judge(judged["a"], judged["b"])
         recorded = self.responses.get((model, prompt_key(last_user)))
         if recorded is not None:
             return recorded
@@ -95,6 +101,22 @@ class SimState:
         n_words = 12 + digest[0] % 40
         words = [_VOCAB[(digest[i % len(digest)] + 7 * i) % len(_VOCAB)] for i in range(n_words)]
         return f"[{model}] " + " ".join(words).capitalize() + "."
+
+    def judge(self, answer_a: str, answer_b: str) -> str:
+        """A deterministic pairwise verdict in MT-Bench's format (see `SimConfig.judge_rule`)."""
+        if self.config.judge_rule == "first":
+            verdict, why = "A", "Assistant A's answer is better."
+        elif len(answer_a.strip()) == len(answer_b.strip()):
+            verdict, why = "C", "Both answers are equally detailed."
+        else:
+            verdict = "A" if len(answer_a.strip()) > len(answer_b.strip()) else "B"
+            why = f"Assistant {verdict}'s answer is more detailed."
+        return f"{why}\n\n[[{verdict}]]"
+
+
+_JUDGE_RE = re.compile(r"\[The Start of Assistant A's Answer\]\n(?P<a>.*?)\n\[The End of Assistant A's Answer\]"
+                       r".*?\[The Start of Assistant B's Answer\]\n(?P<b>.*?)\n\[The End of Assistant B's Answer\]",
+                       re.DOTALL)
 
 
 def load_responses(path: str) -> list[dict]:

@@ -44,6 +44,14 @@ class Tenant(models.Model):
     )
     strong_model = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="+")
     weak_model = models.ForeignKey(ModelEndpoint, on_delete=models.PROTECT, related_name="+")
+    duel_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of routed requests that also get the other model's answer (fetched after the user's "
+                  "answer was sent) for a person or the LLM judge to compare. 0: no duels.")
+    judge_model = models.ForeignKey(
+        ModelEndpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="LLM judge for this tenant's duels (any OpenAI-compatible endpoint). Empty: duels wait for a "
+                  "person (console arena or POST /v1/preferences).")
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -55,6 +63,8 @@ class Tenant(models.Model):
                 condition=models.Q(routing_threshold__gte=0.0) & models.Q(routing_threshold__lte=1.0),
                 name="tenant_threshold_in_unit_interval",
             ),
+            models.CheckConstraint(condition=models.Q(duel_rate__gte=0.0) & models.Q(duel_rate__lte=1.0),
+                                   name="tenant_duel_rate_in_unit_interval"),
         ]
 
     def __str__(self) -> str:

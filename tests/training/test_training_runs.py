@@ -130,14 +130,14 @@ def test_the_schedule_retrains_only_when_there_is_something_new(stored, settings
 
     settings.ROUTERHUB_EVAL_FILES = []
     settings.ROUTERHUB_ROUTER_PARAMS = {"mf": {"epochs": 2, "batch_size": 32}}
-    assert scheduled_retrain().startswith("queued run")
+    assert scheduled_retrain().startswith("global: queued run")
     run = TrainingRun.objects.get()
-    assert scheduled_retrain() == "a run is already queued or running"
+    assert scheduled_retrain() == "global: a run is already queued or running"
     training_run_execute(run_id=run.pk)  # here, or by a test worker that took its task first
     wait_for(run, {TrainingRun.Status.SUCCEEDED})
-    assert scheduled_retrain() == "no new preferences"
+    assert scheduled_retrain() == "global: no new preferences"
     preferences_import(path=FIXTURES / "battles.jsonl")
-    assert scheduled_retrain().startswith("queued run")
+    assert scheduled_retrain().startswith("global: queued run")
 
 
 def test_a_queued_run_no_worker_took_is_failed_after_its_time_limit():

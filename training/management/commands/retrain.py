@@ -1,4 +1,5 @@
-"""`python manage.py retrain [--wait]`: queue a training run on the Celery worker (queue `training`)."""
+"""`python manage.py retrain [--tenant SLUG] [--wait]`: queue a training run on the Celery worker
+(queue `training`): the global versions, or with --tenant that tenant's own (shared data + its feedback)."""
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +14,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--kinds", default="sw,mf", help="Router kinds to train (comma-separated).")
+        parser.add_argument("--tenant", default=None,
+                            help="Train this tenant's own versions (shared data + its feedback) instead of the global ones.")
         parser.add_argument("--wait", action="store_true",
                             help="Wait for the run to end, showing its progress; exit 1 if it fails.")
         parser.add_argument("--timeout", type=float, default=None, help="With --wait: give up after this many s.")
@@ -23,8 +26,15 @@ class Command(BaseCommand):
         if not kinds or unknown:
             raise CommandError(f"--kinds: unknown or untrainable {', '.join(unknown) or '(none)'}; use sw and/or mf",
                                returncode=2)
-        run = training_run_queue(trigger="manual", kinds=kinds)
-        self.stdout.write(f"training run {run.pk} queued ({', '.join(kinds)})")
+        tenant = None
+        if opts["tenant"]:
+            from routerhub.tenants.models import Tenant
+
+            tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
+            if tenant is None:
+                raise CommandError(f"--tenant: no tenant {opts['tenant']!r}", returncode=2)
+        run = training_run_queue(trigger="manual", kinds=kinds, tenant=tenant)
+        self.stdout.write(f"training run {run.pk} queued ({', '.join(kinds)}; {tenant or 'global'})")
         if not opts["wait"]:
             return
         from tqdm import tqdm

@@ -1,0 +1,192 @@
+"""Duels: exploration labels from the tenant's own traffic.
+
+A share (`Tenant.duel_rate`) of routed requests also gets the *other* model's answer, fetched by a
+Celery task after the user's answer was sent. The pair then waits for a label: a person (console
+arena, or `POST /v1/preferences` with the request id) or the tenant's LLM judge (`feedback.judge`,
+asked twice with the answers swapped). A label is one battle (strong = model a, weak = model b)
+in the tenant's preferences; a person's label replaces the judge's, never the other way round.
+
+Lifecycle: pending -> fetching -> awaiting_label -> labelled, or failed when the other model does
+not answer after ROUTERHUB_DUEL_MAX_ATTEMPTS tries. `duels_requeue_stale` (beat) re-sends duels
+whose task was lost (worker killed, broker restarted).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from feedback.labels import battle_from_preference
+from feedback.models import Duel
+from routerhub.tenants.models import ModelEndpoint
+
+logger = logging.getLogger(__name__)
+Status = Duel.Status
+DUEL_SOURCE = "duel"
+DUEL_JUDGE_SOURCE = "duel-judge"
+
+
+def duel_sampled(*, request_id, rate: float) -> bool:
+    """Whether a request is duelled: a hash of its id against the rate, so the decision is the
+    same wherever it is taken and the share converges to `rate`."""
+    if rate <= 0:
+        return False
+    if rate >= 1:
+        return True
+    draw = int.from_bytes(hashlib.sha256(f"duel:{request_id}".encode()).digest()[:8], "big") / 2 ** 64
+    return draw < rate
+
+
+def duel_maybe_create(*, request) -> Duel | None:
+    """Called inside the gateway's log transaction for a request answered by the routed model: a
+    pending duel when the tenant's duel rate picks it. Its fetch task is sent on commit."""
+    tenant = request.tenant
+    strong, weak = tenant.strong_model.name, tenant.weak_model.name
+    if (not request.router_kind or request.fallback or not request.answer or strong == weak
+            or request.served_model not in (strong, weak)
+            or not duel_sampled(request_id=request.pk, rate=tenant.duel_rate)):
+        return None
+    served_strong = request.served_model == strong
+    duel = Duel.objects.create(request=request, tenant=tenant, model_a=strong, model_b=weak,
+                               answer_a=request.answer if served_strong else "",
+                               answer_b="" if served_strong else request.answer)
+    transaction.on_commit(lambda: _send_fetch(duel.pk))
+    return duel
+
+
+def _send_fetch(duel_id: int) -> None:
+    from feedback.tasks import duel_fetch
+
+    try:
+        duel_fetch.delay(duel_id)
+    except Exception:  # the broker is down: the stale-duel check sends it later
+        logger.exception("could not queue duel %s", duel_id)
+
+
+def duel_fetch_answer(*, duel_id: int) -> Duel:
+    """Fetch the other model's answer (claimed by a conditional update: a task delivered twice
+    fetches once). Then the duel awaits a label, and the judge task is queued if the tenant has a judge."""
+    from routerhub.gateway.services import request_cost
+    from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
+
+    if not Duel.objects.filter(pk=duel_id, status=Status.PENDING).update(
+            status=Status.FETCHING, attempts=F("attempts") + 1, updated=timezone.now()):
+        return Duel.objects.get(pk=duel_id)
+    duel = Duel.objects.select_related("request", "tenant").get(pk=duel_id)
+    missing = duel.model_b if duel.answer_a else duel.model_a
+    endpoint = ModelEndpoint.objects.filter(name=missing, active=True).first()
+    try:
+        if endpoint is None:
+            raise UpstreamUnavailable([f"no active endpoint {missing!r}"])
+        result = complete(endpoints=[endpoint], messages=duel.request.messages, extra={}, stream=False)
+    except (UpstreamClientError, UpstreamUnavailable) as exc:
+        failed = isinstance(exc, UpstreamClientError) or duel.attempts >= settings.ROUTERHUB_DUEL_MAX_ATTEMPTS
+        Duel.objects.filter(pk=duel.pk, status=Status.FETCHING).update(
+            status=Status.FAILED if failed else Status.PENDING, error=str(exc)[:2000], updated=timezone.now())
+        logger.warning("duel %s: %s could not answer (%s)", duel.pk, missing, exc)
+        return Duel.objects.get(pk=duel.pk)
+    body = result.response
+    try:
+        answer = body["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        answer = ""
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    prompt_tokens, completion_tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    fields = {"answer_a" if missing == duel.model_a else "answer_b": answer}
+    Duel.objects.filter(pk=duel.pk, status=Status.FETCHING).update(
+        status=Status.AWAITING_LABEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        cost=request_cost(endpoint, prompt_tokens, completion_tokens), error="", updated=timezone.now(), **fields)
+    duel.refresh_from_db()
+    if duel.tenant.judge_model_id and duel.status == Status.AWAITING_LABEL:
+        from feedback.tasks import duel_judge
+
+        duel_judge.delay(duel.pk)
+    return duel
+
+
+class DuelError(Exception):
+    """A label the duel cannot take (it has no answers yet, an unknown winner, ...)."""
+
+
+@transaction.atomic
+def duel_label(*, duel_id: int, winner: str, labelled_by: str, judge: str = "user",
+               judge_verdicts: dict | None = None) -> Duel:
+    """Store a label and its battle (replacing an earlier one). A person's label (judge "user")
+    replaces the judge's; the judge never replaces a person's."""
+    from feedback.services import _hash, _replace_battle
+
+    duel = Duel.objects.select_for_update().select_related("request", "tenant").get(pk=duel_id)
+    if duel.status not in (Status.AWAITING_LABEL, Status.LABELLED):
+        raise DuelError(f"duel {duel.pk} is {duel.status}: it has no two answers to compare yet")
+    by_person = judge == "user"
+    if not by_person and duel.status == Status.LABELLED and not duel.labelled_by.startswith("judge:"):
+        return duel  # a person labelled it meanwhile
+    try:
+        battle = battle_from_preference(model_a=duel.model_a, model_b=duel.model_b, winner=winner)
+    except ValueError as exc:
+        raise DuelError(str(exc)) from None
+    preference = _replace_battle(
+        content_hash=_hash("duel", duel.pk), tenant=duel.tenant, prompt=duel.request.routed_prompt, battle=battle,
+        source=DUEL_SOURCE if by_person else DUEL_JUDGE_SOURCE, request=duel.request, judge=judge,
+        metadata={"duel": duel.pk, "labelled_by": labelled_by})
+    duel.status, duel.winner, duel.labelled_by, duel.labelled_at = Status.LABELLED, winner, labelled_by[:200], timezone.now()
+    duel.preference = preference
+    if judge_verdicts is not None:
+        duel.judge_verdicts = judge_verdicts
+    duel.save(update_fields=["status", "winner", "labelled_by", "labelled_at", "preference", "judge_verdicts",
+                             "updated"])
+    return duel
+
+
+@transaction.atomic
+def duel_skip(*, duel_id: int) -> Duel:
+    """A person passed on it in the arena: it goes to the back of the queue."""
+    Duel.objects.filter(pk=duel_id).update(skips=F("skips") + 1, updated=timezone.now())
+    return Duel.objects.get(pk=duel_id)
+
+
+def duel_judge_run(*, duel_id: int) -> Duel:
+    """Ask the tenant's judge twice (answers in both orders) and store the combined label with
+    judge=<judge model>. A reply without a verdict leaves the duel for a person."""
+    from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
+    from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
+
+    duel = Duel.objects.select_related("request", "tenant__judge_model").get(pk=duel_id)
+    judge = duel.tenant.judge_model
+    if judge is None or duel.status != Status.AWAITING_LABEL:
+        return duel
+    question = duel.request.routed_prompt
+    replies = []
+    try:
+        for first, second in ((duel.answer_a, duel.answer_b), (duel.answer_b, duel.answer_a)):
+            result = complete(endpoints=[judge], stream=False, extra={"temperature": 0},
+                              messages=judge_messages(question=question, answer_a=first, answer_b=second))
+            replies.append(result.response["choices"][0]["message"].get("content") or "")
+        verdicts = [parse_verdict(reply) for reply in replies]
+    except (UpstreamClientError, UpstreamUnavailable, VerdictError, KeyError, IndexError, TypeError) as exc:
+        Duel.objects.filter(pk=duel.pk).update(error=f"judge {judge.name}: {exc}"[:2000], updated=timezone.now())
+        logger.warning("duel %s: judge %s gave no verdict (%s)", duel.pk, judge.name, exc)
+        return Duel.objects.get(pk=duel.pk)
+    judgement = combine_verdicts(*verdicts)
+    return duel_label(duel_id=duel.pk, winner=judgement.winner, labelled_by=f"judge:{judge.name}", judge=judge.name,
+                      judge_verdicts={"a_first": judgement.first, "b_first": judgement.second,
+                                      "consistent": judgement.consistent, "replies": [r[-500:] for r in replies]})
+
+
+def duels_requeue_stale() -> int:
+    """Re-send duels whose fetch task was lost (pending or fetching for too long)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ROUTERHUB_DUEL_STALE_S)
+    stale = Duel.objects.filter(status__in=[Status.PENDING, Status.FETCHING], updated__lt=cutoff)
+    ids = list(stale.values_list("pk", flat=True))
+    Duel.objects.filter(pk__in=ids, status=Status.FETCHING).update(status=Status.PENDING, updated=timezone.now())
+    Duel.objects.filter(pk__in=ids, attempts__gte=settings.ROUTERHUB_DUEL_MAX_ATTEMPTS).update(
+        status=Status.FAILED, error="gave up: the other model's answer could not be fetched")
+    requeued = list(Duel.objects.filter(pk__in=ids, status=Status.PENDING).values_list("pk", flat=True))
+    for duel_id in requeued:
+        _send_fetch(duel_id)
+    return len(requeued)
