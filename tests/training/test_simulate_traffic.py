@@ -92,3 +92,17 @@ def test_simulate_traffic_rejects_bad_arguments():
         call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
                      "--weak", WEAK, "--feedback-rate", "1.5")
     assert caught.value.returncode == 2
+
+
+def test_one_simulation_per_tenant_at_a_time(sim):
+    import psycopg
+
+    from tests.conftest import child_database_url
+
+    with psycopg.connect(child_database_url(), autocommit=True) as other:  # another simulate_traffic, running
+        other.execute("SELECT pg_advisory_lock(hashtext('simulate_traffic:simulation'))")
+        with pytest.raises(CommandError) as caught:
+            call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
+                         "--weak", WEAK)
+    assert caught.value.returncode == 2 and "another simulate_traffic" in str(caught.value)
+    assert not Tenant.objects.filter(slug="simulation").exists()

@@ -97,6 +97,7 @@ class Command(BaseCommand):
         from training.services import embeddings_for_texts
         from training.simulation import TrafficSimulator, random_line
 
+        self._lock_tenant(opts["tenant"], cleanup)
         strong, weak = self._endpoints(opts, traffic, cleanup)
         tenant = self._fresh_tenant(opts, strong, weak)
         key = api_key_create(tenant=tenant, name="simulate_traffic").raw_key
@@ -200,6 +201,24 @@ class Command(BaseCommand):
             if time.monotonic() > deadline:
                 raise CommandError(f"training run {run.pk} still {run.status} after {timeout:g} s", returncode=1)
             time.sleep(0.3)
+
+    def _lock_tenant(self, slug: str, cleanup) -> None:
+        """One simulation per tenant at a time (a second one would reset the first one's tenant):
+        a session advisory lock, released when this command ends."""
+        from django.db import connection
+
+        key = f"simulate_traffic:{slug}"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+            if not cursor.fetchone()[0]:
+                raise CommandError(f"another simulate_traffic is running for tenant {slug!r}: wait for it or "
+                                   "give --tenant another slug", returncode=2)
+
+        def unlock():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+
+        cleanup.append(unlock)
 
     def _fresh_tenant(self, opts, strong: ModelEndpoint, weak: ModelEndpoint) -> Tenant:
         from training.simulation import SIM_TENANT_NAME
