@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "routerhub.ops",
+    "routerhub.console",
     "routerhub.tenants",
     "routerhub.gateway",
     "feedback",
@@ -111,7 +112,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve app static files even before collectstatic
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/console/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/console/login/"
 
 # --- Celery: CELERY_BROKER_URL, else Redis on 127.0.0.1:6379 if it answers, else embedded Redis.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.redis_url(STATE_DIR)

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from feedback.apis import FeedbackApi, PreferenceApi
@@ -9,6 +9,7 @@ from routerhub.ops.apis import HealthApi
 urlpatterns = [
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("admin/", admin.site.urls),
+    path("console/", include("routerhub.console.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("v1/models", ModelListApi.as_view(), name="model-list"),
     path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),

@@ -172,8 +172,9 @@ def _evaluate(router: Router, sets: list[EvaluationSet]) -> dict:
         except KeyError:  # the router never saw one of the pair
             continue
         metrics = evaluate_win_rates(win_rates, eval_set.strong_scores, eval_set.weak_scores)
-        out[eval_set.name] = {key: metrics[key] for key in ("apgr", "cpt20", "cpt50", "cpt80", "auc")}
-        out[eval_set.name]["n"] = len(eval_set.prompts)
+        out[eval_set.name] = {key: metrics[key] for key in ("apgr", "cpt20", "cpt50", "cpt80", "auc", "curve")}
+        out[eval_set.name].update(n=len(eval_set.prompts), strong_quality=float(np.mean(eval_set.strong_scores)),
+                                  weak_quality=float(np.mean(eval_set.weak_scores)))
     return out
 
 

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ConsoleConfig(AppConfig):
+    name = "routerhub.console"
+    label = "console"
+    verbose_name = "Admin console"

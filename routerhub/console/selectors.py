@@ -1,0 +1,301 @@
+"""The console's reads: traffic and savings, threshold calibration and preview, router versions,
+requests, the arena queue, the audit log. Views render what these return and nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from feedback.models import Duel, Feedback
+from routerhub.console.models import AuditEvent
+from routerhub.gateway.models import RoutedRequest
+from routerhub.tenants.models import Tenant
+from training.models import RouterVersion, TrainingRun
+
+PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+ANSWERED = [RoutedRequest.Status.OK, RoutedRequest.Status.FALLBACK, RoutedRequest.Status.CLIENT_DISCONNECTED]
+ERRORS = [RoutedRequest.Status.UPSTREAM_ERROR, RoutedRequest.Status.SERVER_ERROR]
+# the recent traffic a target share is calibrated on, and the least of it worth trusting
+CALIBRATION_WINDOW = 2000
+CALIBRATION_MIN = 50
+
+
+def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
+    now = now or timezone.now()
+    return now - PERIODS.get(period, PERIODS["7d"]), now
+
+
+def _requests(tenant: Tenant | None, since: datetime, until: datetime):
+    rows = RoutedRequest.objects.filter(created__gte=since, created__lt=until)
+    return rows.filter(tenant=tenant) if tenant is not None else rows
+
+
+@dataclass
+class Overview:
+    requests: int = 0
+    answered: int = 0
+    strong: int = 0
+    spend: Decimal = Decimal(0)
+    spend_all_strong: Decimal = Decimal(0)
+    duel_spend: Decimal = Decimal(0)
+    errors: int = 0
+    fallbacks: int = 0
+    with_feedback: int = 0
+    thumbs: list[dict] = field(default_factory=list)  # per served model: {model, up, total, rate}
+
+    @property
+    def strong_share(self) -> float | None:
+        return self.strong / self.answered if self.answered else None
+
+    @property
+    def savings(self) -> Decimal:
+        return self.spend_all_strong - self.spend
+
+    @property
+    def savings_pct(self) -> float | None:
+        return float(self.savings / self.spend_all_strong * 100) if self.spend_all_strong else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def fallback_rate(self) -> float | None:
+        return self.fallbacks / self.answered if self.answered else None
+
+    @property
+    def feedback_rate(self) -> float | None:
+        return self.with_feedback / self.answered if self.answered else None
+
+
+def overview(*, tenant: Tenant | None, since: datetime, until: datetime) -> Overview:
+    """Traffic, spend and savings: what was spent, against what the same requests would have cost
+    had every one gone to its tenant's strong model (same tokens, the strong model's prices)."""
+    rows = _requests(tenant, since, until)
+    answered = rows.filter(status__in=ANSWERED)
+    price = DecimalField(max_digits=20, decimal_places=8)
+    all_strong = ExpressionWrapper(
+        (F("tenant__strong_model__input_price_per_mtok") * F("prompt_tokens")
+         + F("tenant__strong_model__output_price_per_mtok") * F("completion_tokens")) / Decimal(1_000_000),
+        output_field=price)
+    totals = answered.aggregate(
+        n=Count("id"), strong=Count("id", filter=Q(served_model=F("tenant__strong_model__name"))),
+        spend=Sum("cost"), all_strong=Sum(all_strong), fallbacks=Count("id", filter=Q(fallback=True)),
+        with_feedback=Count("feedback"))
+    out = Overview(requests=rows.count(), answered=totals["n"], strong=totals["strong"],
+                   spend=totals["spend"] or Decimal(0), spend_all_strong=totals["all_strong"] or Decimal(0),
+                   errors=rows.filter(status__in=ERRORS).count(), fallbacks=totals["fallbacks"],
+                   with_feedback=totals["with_feedback"])
+    duels = Duel.objects.filter(created__gte=since, created__lt=until)
+    if tenant is not None:
+        duels = duels.filter(tenant=tenant)
+    out.duel_spend = duels.aggregate(s=Sum("cost"))["s"] or Decimal(0)
+    feedback = Feedback.objects.filter(request__in=answered)
+    for row in feedback.values("request__served_model").annotate(
+            total=Count("id"), up=Count("id", filter=Q(rating="up"))).order_by("request__served_model"):
+        out.thumbs.append({"model": row["request__served_model"], "up": row["up"], "total": row["total"],
+                           "rate": row["up"] / row["total"]})
+    return out
+
+
+def traffic_series(*, tenant: Tenant | None, since: datetime, until: datetime) -> list[dict]:
+    """Requests and strong share per hour (periods up to two days) or per day."""
+    trunc = TruncHour if until - since <= timedelta(days=2) else TruncDay
+    rows = (_requests(tenant, since, until).filter(status__in=ANSWERED).annotate(bucket=trunc("created"))
+            .values("bucket").annotate(n=Count("id"), strong=Count("id", filter=Q(
+                served_model=F("tenant__strong_model__name")))).order_by("bucket"))
+    return [{"t": row["bucket"], "requests": row["n"], "strong_share": row["strong"] / row["n"]} for row in rows]
+
+
+def win_rates_recent(*, tenant: Tenant, limit: int = CALIBRATION_WINDOW, since: datetime | None = None,
+                     until: datetime | None = None) -> np.ndarray:
+    """The tenant's latest routed requests' win rates (its own router kind), newest first."""
+    rows = RoutedRequest.objects.filter(tenant=tenant, win_rate__isnull=False, router_kind=tenant.default_router_kind)
+    if since is not None:
+        rows = rows.filter(created__gte=since)
+    if until is not None:
+        rows = rows.filter(created__lt=until)
+    return np.array(list(rows.order_by("-created").values_list("win_rate", flat=True)[:limit]), dtype=np.float64)
+
+
+def win_rates_window(*, tenant: Tenant | None, since: datetime, until: datetime, limit: int = 20000) -> np.ndarray:
+    rows = _requests(tenant, since, until).filter(win_rate__isnull=False)
+    return np.array(list(rows.values_list("win_rate", flat=True)[:limit]), dtype=np.float64)
+
+
+def version_serving(*, tenant: Tenant, kind: str | None = None) -> RouterVersion | None:
+    from training.selectors import router_version_serving
+
+    return router_version_serving(kind=kind or tenant.default_router_kind, tenant=tenant)
+
+
+def _eval_curve(version: RouterVersion | None) -> tuple[str, dict] | None:
+    """The version's evaluation curve (the largest evaluation set that has one)."""
+    if version is None:
+        return None
+    curves = [(name, m) for name, m in (version.metrics or {}).items()
+              if isinstance(m, dict) and isinstance(m.get("curve"), dict) and m["curve"].get("share")]
+    if not curves:
+        return None
+    return max(curves, key=lambda item: item[1].get("n", 0))
+
+
+@dataclass
+class Calibration:
+    threshold: float
+    basis: str  # what it was calibrated on
+    n: int
+
+
+def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
+    """The threshold that sends `strong_share` of the tenant's traffic to the strong model: the
+    (1 − share) quantile of its recent win rates; with little traffic (< CALIBRATION_MIN), read off
+    the serving version's evaluation curve (its thresholds at each share)."""
+    from training.calibration import threshold_for_strong_share
+
+    if not 0.0 <= strong_share <= 1.0:
+        raise ValueError("a strong-call share is in [0, 1]")
+    recent = win_rates_recent(tenant=tenant)
+    if len(recent) >= CALIBRATION_MIN:
+        return Calibration(threshold_for_strong_share(recent, strong_share), "the tenant's recent traffic", len(recent))
+    found = _eval_curve(version_serving(tenant=tenant))
+    if found is None or "threshold" not in found[1]["curve"]:
+        raise ValueError(f"too little traffic ({len(recent)} routed requests, {CALIBRATION_MIN} needed) and no "
+                         "evaluation curve on the serving router version: set a number instead")
+    name, metrics = found
+    shares, thresholds = np.array(metrics["curve"]["share"]), np.array(metrics["curve"]["threshold"])
+    order = np.argsort(shares)
+    threshold = float(np.interp(strong_share, shares[order], thresholds[order]))
+    return Calibration(threshold, f"evaluation set “{name}” of v{version_serving(tenant=tenant).pk}",
+                       int(metrics.get("n", 0)))
+
+
+@dataclass
+class Preview:
+    threshold: float
+    strong_share: float | None
+    share_basis: str
+    expected_quality: float | None  # mean score, from the evaluation curve at that share
+    quality_range: tuple[float, float] | None  # (all weak, all strong) on that set
+    quality_basis: str
+
+
+def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
+    """What a threshold would do, before it is saved: the strong-call share on the tenant's recent
+    traffic (or the evaluation set) and the expected quality read off the serving version's curve."""
+    recent = win_rates_recent(tenant=tenant)
+    found = _eval_curve(version_serving(tenant=tenant))
+    share, basis = None, "no traffic and no evaluation curve"
+    if len(recent) >= CALIBRATION_MIN:
+        share, basis = float(np.mean(recent >= threshold)), f"the tenant's last {len(recent)} routed requests"
+    elif found is not None and "threshold" in found[1]["curve"]:
+        curve = found[1]["curve"]
+        order = np.argsort(curve["threshold"])
+        share = float(np.interp(threshold, np.array(curve["threshold"])[order], np.array(curve["share"])[order]))
+        basis = f"evaluation set “{found[0]}”"
+    quality, quality_range, quality_basis = None, None, "no evaluation curve on the serving version"
+    if found is not None and share is not None:
+        name, metrics = found
+        quality = float(np.interp(share, metrics["curve"]["share"], metrics["curve"]["quality"]))
+        if "weak_quality" in metrics:
+            quality_range = (metrics["weak_quality"], metrics["strong_quality"])
+        quality_basis = f"evaluation set “{name}” (n={metrics.get('n', '?')})"
+    return Preview(threshold, share, basis, quality, quality_range, quality_basis)
+
+
+# --- router versions
+def versions_table(*, kind: str) -> list[dict]:
+    """Every version of `kind`, newest first, with its metrics per set and the change against the
+    active version of its scope."""
+    versions = list(RouterVersion.objects.filter(kind=kind).select_related("tenant", "training_run")
+                    .defer("artifact").order_by("-created")[:200])
+    active = {v.tenant_id: v for v in versions if v.status == RouterVersion.Status.ACTIVE}
+    global_active = active.get(None)
+    rows = []
+    for version in versions:
+        reference = active.get(version.tenant_id) or global_active
+        rows.append({"version": version, "sets": version_sets(version, reference)})
+    return rows
+
+
+def version_sets(version: RouterVersion, reference: RouterVersion | None) -> list[dict]:
+    sets = []
+    for name, m in sorted((version.metrics or {}).items()):
+        if not isinstance(m, dict) or "apgr" not in m:
+            continue
+        ref = (reference.metrics or {}).get(name) if reference is not None and reference.pk != version.pk else None
+        sets.append({"name": name, "n": m.get("n"), "apgr": m["apgr"], "cpt50": m.get("cpt50"), "cpt80": m.get("cpt80"),
+                     "delta": (m["apgr"] - ref["apgr"]) if isinstance(ref, dict) and "apgr" in ref else None})
+    return sets
+
+
+def gate_verdict(version: RouterVersion) -> dict | None:
+    """What the evaluation gate said of this candidate in its training run, if it ran one."""
+    from training.runs import gate_passes
+
+    run = version.training_run
+    if run is None:
+        return None
+    for kind_metrics in (run.metrics or {}).values():
+        if isinstance(kind_metrics, dict) and kind_metrics.get("candidate_version") == version.pk:
+            active = kind_metrics.get("active")
+            return {"passes": gate_passes(kind_metrics), "against": active.get("version") if active else None,
+                    "promoted": version.pk in (run.promoted or [])}
+    return None
+
+
+def runs_recent(*, limit: int = 50):
+    return TrainingRun.objects.select_related("tenant").order_by("-created")[:limit]
+
+
+# --- requests
+def requests_filtered(*, tenant=None, model: str = "", status: str = "", win_min=None, win_max=None,
+                      feedback: str = ""):
+    rows = RoutedRequest.objects.select_related("tenant", "feedback").defer("embedding", "messages")
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
+    if model:
+        rows = rows.filter(served_model=model)
+    if status:
+        rows = rows.filter(status=status)
+    if win_min is not None:
+        rows = rows.filter(win_rate__gte=win_min)
+    if win_max is not None:
+        rows = rows.filter(win_rate__lte=win_max)
+    if feedback == "with":
+        rows = rows.filter(feedback__isnull=False)
+    elif feedback == "without":
+        rows = rows.filter(feedback__isnull=True)
+    return rows.order_by("-created")
+
+
+def served_models() -> list[str]:
+    return list(RoutedRequest.objects.exclude(served_model="").values_list("served_model", flat=True)
+                .distinct().order_by("served_model"))
+
+
+# --- arena
+def arena_queue(*, tenant=None):
+    rows = Duel.objects.filter(status=Duel.Status.AWAITING_LABEL).select_related("request", "tenant")
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
+    return rows.order_by("skips", "created")
+
+
+def arena_swapped(duel: Duel) -> bool:
+    """Whether the arena shows model b on the left (half of the duels, fixed per duel)."""
+    return duel.pk % 2 == 1
+
+
+def audit_events(*, tenant=None, router_version=None, limit: int = 20):
+    rows = AuditEvent.objects.select_related("tenant")
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
+    if router_version is not None:
+        rows = rows.filter(router_version=router_version)
+    return rows[:limit]
