@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
+from routerhub.console.services import ConsoleError, version_promote, version_roll_back
 from training.models import RouterVersion, TrainingRun
-from training.services import RollbackError, router_version_activate, router_version_rollback
 
 
 @admin.register(RouterVersion)
@@ -16,15 +16,15 @@ class RouterVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Promote the selected version (one per kind and scope)")
     def promote(self, request, queryset):
         for version in queryset.order_by("pk"):
-            router_version_activate(version=version)
+            version_promote(version=version, actor=request.user)  # audited, as in the console
             self.message_user(request, f"{version} is now active.", messages.SUCCESS)
 
     @admin.action(description="Roll back: re-activate what the selected active version replaced")
     def roll_back(self, request, queryset):
         for version in queryset.filter(status=RouterVersion.Status.ACTIVE):
             try:
-                back = router_version_rollback(kind=version.kind, tenant=version.tenant)
-            except RollbackError as exc:
+                back = version_roll_back(kind=version.kind, tenant=version.tenant, actor=request.user)
+            except ConsoleError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
             self.message_user(request, f"{version} retired; " + (f"{back} is active again." if back else

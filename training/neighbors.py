@@ -155,7 +155,9 @@ class BattleNeighborIndex:
         for pid, vector in embeddings.items():
             self._prompt_cluster[pid] = int(np.argmax(self._centroids @ vector))
         for pid, rows in chunks.items():
-            cluster = self._prompt_cluster[pid]
+            cluster = self._prompt_cluster.get(pid)
+            if cluster is None:  # its prompt row is gone (deleted by hand): `stale()` rebuilds the index
+                continue
             for owner in np.unique(rows[:, OWNER]).astype(int).tolist():
                 mine = rows[rows[:, OWNER] == owner]
                 stats = self._owner_stats(owner)

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from training.metrics import evaluate_win_rates
-from training.models import RouterVersion, TrainingRun
+from training.models import TrainingRun
 from training.routers import Router
 from training.selectors import battles_load, router_version_active, router_version_serving
 from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,

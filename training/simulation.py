@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from training.embeddings import text_sha256
 from training.evaluation import EvalSet
 from training.metrics import evaluate_win_rates, random_baseline
 
@@ -155,8 +156,7 @@ def evaluate_versions(versions: dict, *, tenant, test: EvalSet, test_embeddings:
     out = {}
     for kind, version in versions.items():
         if kind == "sw" and battles is None:  # SW reads the store: the tenant's own battles and the shared ones
-            exclude = {__import__("training.embeddings", fromlist=["text_sha256"]).text_sha256(p)
-                       for p in test.prompts}
+            exclude = {text_sha256(p) for p in test.prompts}
             battles = battles_load(tenant_id=tenant.pk, exclude_prompt_sha256=exclude)
         router = router_for_version(version, battles)
         win_rates = router.predict_win_rate(test_embeddings, strong=test.strong, weak=test.weak)

@@ -52,13 +52,14 @@ def line_chart(series: list[dict], *, title: str, x_label: str, y_label: str, x_
     if x_labels:
         step = max(1, len(x_labels) // 6)
         for i in range(0, len(x_labels), step):
+            anchor = "end" if i == len(x_labels) - 1 and i > 0 else "middle"
             parts.append(f'<text class="tick" x="{sx(i):.1f}" y="{HEIGHT - PAD["bottom"] + 16}" '
-                         f'text-anchor="middle">{escape(x_labels[i])}</text>')
+                         f'text-anchor="{anchor}">{escape(x_labels[i])}</text>')
     else:
         for x in _ticks(x_lo, x_hi):
             parts.append(f'<text class="tick" x="{sx(x):.1f}" y="{HEIGHT - PAD["bottom"] + 16}" '
                          f'text-anchor="middle">{escape(x_format.format(x))}</text>')
-    legend = []
+    legend, legend_x = [], PAD["left"] + 8
     for i, s in enumerate(series):
         color = s.get("color") or COLORS[i % len(COLORS)]
         points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(s["x"], s["y"]) if y is not None)
@@ -67,9 +68,10 @@ def line_chart(series: list[dict], *, title: str, x_label: str, y_label: str, x_
         if not s.get("dashed") and len(s["x"]) <= 40:
             parts.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>'
                          for x, y in zip(s["x"], s["y"]) if y is not None)
-        legend.append(f'<g transform="translate({PAD["left"] + 8 + 150 * i} {PAD["top"] + 4})">'
+        legend.append(f'<g transform="translate({legend_x} {PAD["top"] + 4})">'
                       f'<rect width="10" height="10" fill="{color}"/><text class="legend" x="14" y="9">'
                       f'{escape(s["name"])}</text></g>')
+        legend_x += 28 + 6 * len(s["name"])  # about 6 px per character at 11 px
     return _frame("".join(parts + legend), title=title, x_label=x_label, y_label=y_label)
 
 

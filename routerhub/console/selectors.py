@@ -163,7 +163,8 @@ def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
     recent = win_rates_recent(tenant=tenant)
     if len(recent) >= CALIBRATION_MIN:
         return Calibration(threshold_for_strong_share(recent, strong_share), "the tenant's recent traffic", len(recent))
-    found = _eval_curve(version_serving(tenant=tenant))
+    version = version_serving(tenant=tenant)
+    found = _eval_curve(version)
     if found is None or "threshold" not in found[1]["curve"]:
         raise ValueError(f"too little traffic ({len(recent)} routed requests, {CALIBRATION_MIN} needed) and no "
                          "evaluation curve on the serving router version: set a number instead")
@@ -171,7 +172,7 @@ def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
     shares, thresholds = np.array(metrics["curve"]["share"]), np.array(metrics["curve"]["threshold"])
     order = np.argsort(shares)
     threshold = float(np.interp(strong_share, shares[order], thresholds[order]))
-    return Calibration(threshold, f"evaluation set “{name}” of v{version_serving(tenant=tenant).pk}",
+    return Calibration(threshold, f"evaluation set “{name}” of v{version.pk}",
                        int(metrics.get("n", 0)))
 
 
@@ -247,6 +248,22 @@ def gate_verdict(version: RouterVersion) -> dict | None:
             return {"passes": gate_passes(kind_metrics), "against": active.get("version") if active else None,
                     "promoted": version.pk in (run.promoted or [])}
     return None
+
+
+def run_results(run: TrainingRun) -> list[dict]:
+    """Per kind: each set's APGR for the candidate and the version it would replace, and the gate."""
+    from training.runs import gate_passes
+
+    out = []
+    for kind, m in sorted((run.metrics or {}).items()):
+        if not isinstance(m, dict):
+            continue
+        active = m.get("active") or {}
+        sets = [{"name": name, "candidate": c.get("apgr"), "active": (active.get(name) or {}).get("apgr")}
+                for name, c in sorted((m.get("candidate") or {}).items()) if isinstance(c, dict)]
+        out.append({"kind": kind, "candidate": m.get("candidate_version"), "active": active.get("version"),
+                    "sets": sets, "gate": gate_passes(m), "promoted": m.get("candidate_version") in (run.promoted or [])})
+    return out
 
 
 def runs_recent(*, limit: int = 50):

@@ -51,9 +51,11 @@ class OverviewView(StaffView):
         fmt = "%H:%M" if period == "24h" else "%b %d"
         labels = [point["t"].strftime(fmt) for point in series]
         positions = list(range(len(series)))
+        peak = max([p["requests"] for p in series] or [0])
         requests_chart = charts.line_chart(
             [{"name": "requests", "x": positions, "y": [p["requests"] for p in series]}],
-            title="Requests", x_label="time", y_label="requests", x_labels=labels, y_format="{:.0f}")
+            title="Requests", x_label="time", y_label="requests", x_labels=labels, y_format="{:.0f}",
+            y_range=(0, max(4, peak + (-peak) % 4)))  # from zero, to a multiple of 4 (whole-number ticks)
         share_chart = charts.line_chart(
             [{"name": "strong share", "x": positions, "y": [p["strong_share"] * 100 for p in series],
               "color": "#ea580c"}],
@@ -146,9 +148,11 @@ class TenantDetailView(StaffView):
                 new_key=None, status=200):
         tenant.refresh_from_db()
         recent = selectors.win_rates_recent(tenant=tenant)
-        histogram = charts.histogram(recent, title="Recent win rates", x_label="P(strong wins)",
-                                     marker=tenant.routing_threshold,
-                                     marker_label=f"threshold {tenant.routing_threshold:.3f}")
+        marker, label = tenant.routing_threshold, f"threshold {tenant.routing_threshold:.3f}"
+        if preview is not None:  # the proposed threshold, before it is saved
+            marker, label = preview.threshold, f"proposed {preview.threshold:.3f}"
+        histogram = charts.histogram(recent, title="Recent win rates", x_label="P(strong wins)", marker=marker,
+                                     marker_label=label)
         return render(request, "console/tenant.html", {
             "tenant": tenant, "form": form, "preview": preview, "calibration": calibration,
             "settings_form": settings_form or TenantSettingsForm(instance=tenant),
@@ -215,7 +219,7 @@ class RouterActionView(StaffView):
                                           "within seconds.")
             else:
                 back = services.version_roll_back(kind=version.kind, tenant=version.tenant, actor=request.user)
-                messages.success(request, f"Rolled back: " + (f"v{back.pk} is active again." if back else
+                messages.success(request, "Rolled back: " + (f"v{back.pk} is active again." if back else
                                                                 "the tenant is served by the global version."))
         except services.ConsoleError as exc:
             messages.error(request, str(exc))
@@ -256,7 +260,7 @@ class TrainingDetailView(StaffView):
     def get(self, request, pk):
         run = get_object_or_404(TrainingRun.objects.select_related("tenant"), pk=pk)
         return render(request, "console/run.html", {
-            "run": run, "versions": run.versions.order_by("kind"),
+            "run": run, "versions": run.versions.order_by("kind"), "results": selectors.run_results(run),
             "live": run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)})
 
 

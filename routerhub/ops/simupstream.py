@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
+from routerhub.console.services import audit, key_create, key_revoke
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
-from routerhub.tenants.services import api_key_create, api_key_revoke
 
 
 @admin.register(ModelEndpoint)
@@ -32,10 +32,19 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [ApiKeyInline]
     actions = ["create_api_key"]
 
+    def save_model(self, request, obj, form, change):
+        """Edits here are audited like the console's (who changed the threshold, and when)."""
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            changes = {name: str(form.cleaned_data.get(name)) for name in form.changed_data}
+            action = "threshold_changed" if form.changed_data == ["routing_threshold"] else "tenant_updated"
+            audit(actor=request.user, action=action, tenant=obj, details={"via": "admin", **changes},
+                  summary=f"{obj.slug}: " + ", ".join(f"{k} → {v}" for k, v in changes.items()) + " (admin)")
+
     @admin.action(description="Create an API key (shown once)")
     def create_api_key(self, request, queryset):
         for tenant in queryset:
-            created = api_key_create(tenant=tenant, name=f"admin:{request.user.get_username()}")
+            created = key_create(tenant=tenant, name=f"admin:{request.user.get_username()}", actor=request.user)
             self.message_user(request, f"New key for {tenant.slug} (copy it now, it is not stored): "
                                        f"{created.raw_key}", messages.WARNING)
 
@@ -53,4 +62,4 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         for api_key in queryset:
-            api_key_revoke(api_key=api_key)
+            key_revoke(api_key=api_key, actor=request.user)

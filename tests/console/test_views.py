@@ -59,7 +59,7 @@ def test_every_post_needs_the_csrf_token(staff, seeded):
     for url, data in posts:
         assert client.post(url, data).status_code == 403, url
     assert Tenant.objects.get(slug="acme").routing_threshold == 0.5 and not ApiKey.objects.exists()
-    assert not TrainingRun.objects.exists() and Duel.objects.get().status == "awaiting_label"
+    assert TrainingRun.objects.count() == 1 and Duel.objects.get().status == "awaiting_label"  # the seeded run only
     assert RouterVersion.objects.get(status="active").pk == seeded.v1.pk
     login = client.get("/console/login/")
     assert login.status_code == 200 and b"csrfmiddlewaretoken" in login.content
@@ -156,7 +156,7 @@ def test_tenant_settings(staff_client, seeded):
 
 def test_retrain_now_queues_a_run(staff_client, seeded):
     response = staff_client.post("/console/training/", {"tenant": "acme", "kinds": ["mf"]})
-    run = TrainingRun.objects.get()
+    run = TrainingRun.objects.get(status="queued")
     assert response.status_code == 302 and response["Location"] == f"/console/training/{run.pk}/"
     assert run.tenant.slug == "acme" and run.kinds == ["mf"] and run.status == "queued"
     assert AuditEvent.objects.get().action == "retrain_queued"
@@ -183,3 +183,16 @@ def test_the_arena_labels_a_duel_with_the_side_shown(staff_client, seeded):
     battle = Preference.objects.get()
     assert (battle.source, battle.judge, battle.tenant_id) == ("duel", "user", seeded.tenant.pk)
     assert b"Nothing to label" in staff_client.get("/console/arena/").content
+
+
+def test_threshold_changes_in_the_django_admin_are_audited_too(admin_client, seeded):
+    tenant = seeded.tenant
+    response = admin_client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", {
+        "slug": tenant.slug, "name": tenant.name, "default_router_kind": "mf", "routing_threshold": "0.3",
+        "strong_model": tenant.strong_model.pk, "weak_model": tenant.weak_model.pk, "duel_rate": "0",
+        "judge_model": "", "active": "on", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
+        "api_keys-MIN_NUM_FORMS": "0", "api_keys-MAX_NUM_FORMS": "1000"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get()
+    assert event.action == "threshold_changed" and event.actor_name == "admin" and "(admin)" in event.summary
+    assert Tenant.objects.get(pk=tenant.pk).routing_threshold == 0.3

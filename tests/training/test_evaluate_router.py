@@ -1,13 +1,11 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA
 from training.models import RouterVersion
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

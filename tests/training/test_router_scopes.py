@@ -116,3 +116,7 @@ def test_admin_promotes_and_rolls_back_in_one_click(admin_client):
     response = admin_client.post(url, {"action": "roll_back", "_selected_action": [first.pk]}, follow=True)
     assert "nothing to roll back to" in response.content.decode()
     assert RouterVersion.objects.get(status=ACTIVE).pk == first.pk
+    from routerhub.console.models import AuditEvent  # the admin's changes are audited as the console's
+
+    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+        "version_promoted", "version_promoted", "version_rolled_back"]

@@ -79,3 +79,23 @@ def test_a_tenants_own_battles_count_only_for_that_tenant():
     shared = index.win_rate(query, strong=S, weak=W, k=30)
     assert index.win_rate(query, strong=S, weak=W, k=30, tenant_id=other.pk) == pytest.approx(shared)
     assert index.win_rate(query, strong=S, weak=W, k=30, tenant_id=mine.pk) > shared + 0.1
+
+
+@pytest.mark.django_db
+def test_prompts_deleted_under_the_index_do_not_break_it():
+    """Battles and prompts removed by hand (or a test database flush) while a process holds the
+    index: the next refresh skips what is gone, serving goes on, and `stale()` asks for a rebuild."""
+    from feedback.importers import ParsedBattle
+    from feedback.models import Preference, PreferencePrompt
+    from feedback.services import preferences_store
+
+    preferences_store(battles=[ParsedBattle(f"old question {i}", S, W, "tie", "old", "", f"o{i}", 0)
+                               for i in range(10)])
+    index = BattleNeighborIndex(refresh_s=3600)
+    index.refresh(force=True)  # 10 prompts: too few for clusters yet
+    Preference.objects.all().delete()
+    PreferencePrompt.objects.all().delete()
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # 48 new prompts: the clusters get built
+    index.refresh(force=True)
+    assert 0.0 < serve(index, embeddings_for_texts([QUERIES[0]])[0], 30) < 1.0
+    assert index.stale()

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback.importers import UnknownFormat
+from routerhub.ops.processes import http_answers, process_stop
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from training.models import RouterVersion, TrainingRun
 
@@ -246,7 +247,7 @@ class Command(BaseCommand):
                 endpoints[name] = ModelEndpoint.objects.create(name=name, upstream_model=name, base_url=sim_base)
         for endpoint in endpoints.values():
             root = endpoint.base_url.rstrip("/").removesuffix("/v1")
-            if not _answers(root + "/_sim/config"):
+            if not http_answers(root + "/_sim/config"):
                 parts = urlsplit(endpoint.base_url)
                 if parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
                     raise CommandError(f"endpoint {endpoint.name} points at {endpoint.base_url}, not a simulated "
@@ -294,19 +295,5 @@ class Command(BaseCommand):
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "routerhub", "worker", "-Q", "default,training",
                                  "--pool", "solo", "-n", f"simulate-{os.getpid()}@%h", "-l", "WARNING",
                                  "--without-gossip", "--without-mingle"], cwd=settings.BASE_DIR, env=env)
+        cleanup.append(lambda: process_stop(proc, timeout=30))
 
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-        cleanup.append(stop)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -33,6 +33,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from routerhub.gateway.models import RoutedRequest
+from routerhub.ops.processes import http_answers, process_stop
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import DEMO_ENDPOINTS, api_key_create
 from training.models import RouterVersion
@@ -79,6 +80,7 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
             finally:
                 ready.wait()
             t0 = clock["t0"]
+            time.sleep(max(0.0, t0 - time.perf_counter()))  # everyone starts at t0, the clock's zero
             while True:
                 with lock:
                     i = next(position, None)
@@ -127,19 +129,12 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
             "throughput": len(latencies) / wall if wall else 0.0}
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _wait(url: str, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise CommandError(f"{proc.args[:4]} exited with {proc.returncode}")
-        if _answers(url):
+        if http_answers(url):
             return
         time.sleep(0.2)
     raise CommandError(f"{url} did not answer within {timeout:.0f} s")
@@ -174,12 +169,9 @@ class Command(BaseCommand):
             self._run(opts, children)
         finally:
             for proc in children:
-                proc.terminate()
+                proc.terminate()  # all at once, then wait for each
             for proc in children:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                process_stop(proc)
 
     def _run(self, opts, children):
         strong_name, weak_name = DEMO_ENDPOINTS[0][0], DEMO_ENDPOINTS[1][0]
@@ -194,7 +186,7 @@ class Command(BaseCommand):
         root = upstream.removesuffix("/v1")
         env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL, CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                    ROUTERHUB_STATE_DIR=str(settings.STATE_DIR), PYTHONUNBUFFERED="1")
-        if not _answers(root + "/_sim/config"):
+        if not http_answers(root + "/_sim/config"):
             port = urlsplit(upstream).port or 80
             children.append(subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "sim_upstream",
                                               "--port", str(port)], env=env))
