@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from feedback.labels import battle_from_preference
 from feedback.models import Duel
+from feedback.services import USER_JUDGE, _hash, _replace_battle
 from routerhub.tenants.models import ModelEndpoint
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _send_fetch(duel_id: int) -> None:
 def duel_fetch_answer(*, duel_id: int) -> Duel:
     """Fetch the other model's answer (claimed by a conditional update: a task delivered twice
     fetches once). Then the duel awaits a label, and the judge task is queued if the tenant has a judge."""
-    from routerhub.gateway.services import request_cost
+    from routerhub.gateway.services import answer_text, request_cost
     from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
 
     if not Duel.objects.filter(pk=duel_id, status=Status.PENDING).update(
@@ -91,10 +92,7 @@ def duel_fetch_answer(*, duel_id: int) -> Duel:
         logger.warning("duel %s: %s could not answer (%s)", duel.pk, missing, exc)
         return Duel.objects.get(pk=duel.pk)
     body = result.response
-    try:
-        answer = body["choices"][0]["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        answer = ""
+    answer = answer_text(body)
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     prompt_tokens, completion_tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     fields = {"answer_a" if missing == duel.model_a else "answer_b": answer}
@@ -114,16 +112,14 @@ class DuelError(Exception):
 
 
 @transaction.atomic
-def duel_label(*, duel_id: int, winner: str, labelled_by: str, judge: str = "user",
+def duel_label(*, duel_id: int, winner: str, labelled_by: str, judge: str = USER_JUDGE,
                judge_verdicts: dict | None = None) -> Duel:
     """Store a label and its battle (replacing an earlier one). A person's label (judge "user")
     replaces the judge's; the judge never replaces a person's."""
-    from feedback.services import _hash, _replace_battle
-
     duel = Duel.objects.select_for_update().select_related("request", "tenant").get(pk=duel_id)
     if duel.status not in (Status.AWAITING_LABEL, Status.LABELLED):
         raise DuelError(f"duel {duel.pk} is {duel.status}: it has no two answers to compare yet")
-    by_person = judge == "user"
+    by_person = judge == USER_JUDGE
     if not by_person and duel.status == Status.LABELLED and not duel.labelled_by.startswith("judge:"):
         return duel  # a person labelled it meanwhile
     try:
@@ -154,6 +150,7 @@ def duel_judge_run(*, duel_id: int) -> Duel:
     """Ask the tenant's judge twice (answers in both orders) and store the combined label with
     judge=<judge model>. A reply without a verdict leaves the duel for a person."""
     from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
+    from routerhub.gateway.services import answer_text
     from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
 
     duel = Duel.objects.select_related("request", "tenant__judge_model").get(pk=duel_id)
@@ -166,9 +163,9 @@ def duel_judge_run(*, duel_id: int) -> Duel:
         for first, second in ((duel.answer_a, duel.answer_b), (duel.answer_b, duel.answer_a)):
             result = complete(endpoints=[judge], stream=False, extra={"temperature": 0},
                               messages=judge_messages(question=question, answer_a=first, answer_b=second))
-            replies.append(result.response["choices"][0]["message"].get("content") or "")
+            replies.append(answer_text(result.response))
         verdicts = [parse_verdict(reply) for reply in replies]
-    except (UpstreamClientError, UpstreamUnavailable, VerdictError, KeyError, IndexError, TypeError) as exc:
+    except (UpstreamClientError, UpstreamUnavailable, VerdictError) as exc:
         Duel.objects.filter(pk=duel.pk).update(error=f"judge {judge.name}: {exc}"[:2000], updated=timezone.now())
         logger.warning("duel %s: judge %s gave no verdict (%s)", duel.pk, judge.name, exc)
         return Duel.objects.get(pk=duel.pk)

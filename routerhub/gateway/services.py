@@ -143,7 +143,7 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
         return Outcome(200, headers, stream=_Relay(call, request, result))
     body = result.response
     body["model"] = result.endpoint.name
-    answer = _answer_text(body)
+    answer = answer_text(body)
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     call.log(status=Status.FALLBACK if result.fallback else Status.OK, http_status=200, served=result.endpoint,
              fallback=result.fallback, answer=answer, error="; ".join(result.errors),
@@ -153,7 +153,8 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     return Outcome(200, headers, body=body)
 
 
-def _answer_text(body: dict) -> str:
+def answer_text(body: dict) -> str:
+    """The first choice's message text of a chat completion body ("" when there is none)."""
     try:
         return body["choices"][0]["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
