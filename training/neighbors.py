@@ -116,13 +116,15 @@ class BattleNeighborIndex:
         self._summarize(chunks)
 
     def stale(self) -> bool:
-        """True when rows the index holds were deleted or replaced in the store (an index only reads
-        new rows), or the store has grown 4x since the clusters were made: time for a fresh index."""
+        """True when the rows up to the index's watermark are no longer the ones it read: some were
+        deleted or replaced (fewer), or a transaction that took a lower id committed after the index
+        had read past it (more: a late commit the id watermark skipped); or the store has grown 4x
+        since the clusters were made. Then it is time for a fresh index."""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {self.battle_table} WHERE id <= %s", [self._last_id])
             still_there = cursor.fetchone()[0]
         grown = self._clustered_battles and self._battles > 4 * self._clustered_battles
-        return still_there < self._battles or bool(grown)
+        return still_there != self._battles or bool(grown)
 
     @property
     def models(self) -> list[str]:
@@ -251,15 +253,21 @@ class BattleNeighborIndex:
         query = np.asarray(query_embedding, dtype=np.float32).ravel()
         near = self._neighbors(query, k=k, tenant_id=tenant_id)  # the database search, outside the lock
         with self._lock:  # the in-memory summaries, which a refresh changes
-            return self._win_rate(query, near, strong=strong, weak=weak, tenant_id=tenant_id, gamma=gamma,
-                                  ridge=ridge, summaries=summaries)
+            counts = self._pair_counts(query, near, strong=strong, weak=weak, tenant_id=tenant_id, gamma=gamma,
+                                       summaries=summaries)
+        if counts is None:
+            return 0.5
+        pair_a, pair_b, wins, games, n, strong_index, weak_index = counts  # the fit, outside the lock
+        ratings = bt_ratings(pair_a, pair_b, wins[None], games[None], n, ridge=ridge)[0]
+        return float(sigmoid(ratings[strong_index] - ratings[weak_index]))
 
-    def _win_rate(self, query, near: Neighbors, *, strong, weak, tenant_id, gamma, ridge, summaries) -> float:
+    def _pair_counts(self, query, near: Neighbors, *, strong, weak, tenant_id, gamma, summaries):
+        """The weighted wins and games per model pair that the Bradley-Terry fit takes (None: no data)."""
         # the current model list, not the one `near` saw: a refresh between the two may have added
         # models (indices only grow), and the pair summaries below are indexed by the current list
         models = self._models
         if strong not in models or weak not in models:
-            return 0.5
+            return None
         top = float(near.similarities.max()) if len(near) else 1.0
         top = top if top > 1e-9 else 1.0
         n = len(models)
@@ -280,11 +288,10 @@ class BattleNeighborIndex:
             count = max(count, far_count)  # the far count covers every battle of the owners
         pair_a, pair_b = np.nonzero(games)
         if len(pair_a) == 0:
-            return 0.5
+            return None
         scale = max(count, 1.0) / games[pair_a, pair_b].sum()
-        ratings = bt_ratings(pair_a, pair_b, wins[pair_a, pair_b][None] * scale,
-                             games[pair_a, pair_b][None] * scale, n, ridge=ridge)[0]
-        return float(sigmoid(ratings[models.index(strong)] - ratings[models.index(weak)]))
+        return (pair_a, pair_b, wins[pair_a, pair_b] * scale, games[pair_a, pair_b] * scale, n,
+                self._model_index[strong], self._model_index[weak])
 
     def _far(self, query, near: Neighbors, tenant_id, gamma, top):
         """Weighted pair counts of every battle outside the near part, from the cluster summaries."""

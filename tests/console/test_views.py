@@ -52,6 +52,7 @@ def test_every_post_needs_the_csrf_token(staff, seeded):
     posts = [(f"/console/routers/{seeded.v2.pk}/promote/", {}), (f"/console/routers/{seeded.v1.pk}/rollback/", {}),
              ("/console/tenants/acme/", {"action": "threshold", "mode": "number", "value": "0.3"}),
              ("/console/tenants/acme/", {"action": "create_key", "name": "x"}),
+             ("/console/tenants/acme/", {"action": "revoke_key", "key": "1"}),
              ("/console/tenants/acme/", {"action": "settings", "duel_rate": "0.5"}),
              ("/console/training/", {"kinds": ["mf"]}),
              ("/console/arena/", {"duel": seeded.duel.pk, "choice": "left"}),
@@ -63,6 +64,8 @@ def test_every_post_needs_the_csrf_token(staff, seeded):
     assert RouterVersion.objects.get(status="active").pk == seeded.v1.pk
     login = client.get("/console/login/")
     assert login.status_code == 200 and b"csrfmiddlewaretoken" in login.content
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post("/console/login/", {"username": "ops", "password": "pw-ops-123"}).status_code == 403
 
 
 def test_the_login_page_signs_staff_in(client, staff, seeded):

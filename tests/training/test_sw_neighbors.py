@@ -99,3 +99,27 @@ def test_prompts_deleted_under_the_index_do_not_break_it():
     index.refresh(force=True)
     assert 0.0 < serve(index, embeddings_for_texts([QUERIES[0]])[0], 30) < 1.0
     assert index.stale()
+
+
+@pytest.mark.django_db
+def test_a_late_commit_below_the_watermark_makes_the_index_stale():
+    """Two concurrent writers: the one with the lower id commits after the index read the higher
+    one. The index only reads ids above its watermark, so it must notice and rebuild."""
+    from django.db import connection
+
+    from feedback.importers import ParsedBattle
+    from feedback.models import Preference
+    from feedback.services import preferences_store
+
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    with connection.cursor() as cursor:  # the slow writer takes its id now ...
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('feedback_preference', 'id'))")
+        late_id = cursor.fetchone()[0]
+    preferences_store(battles=[ParsedBattle(QUERIES[1], S, W, "model_b", "fast", "", "fast", 0)])
+    index = BattleNeighborIndex(refresh_s=3600)
+    index.refresh(force=True)
+    assert not index.stale()
+    fast = Preference.objects.get(source="fast")  # ... and commits after the index read past it
+    Preference.objects.create(id=late_id, prompt=fast.prompt, model_a=S, model_b=W, winner="model_a",
+                              source="slow", content_hash="slow")
+    assert late_id < fast.id and index.stale()
