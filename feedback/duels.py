@@ -181,7 +181,7 @@ def duels_requeue_stale() -> int:
     stale = Duel.objects.filter(status__in=[Status.PENDING, Status.FETCHING], updated__lt=cutoff)
     ids = list(stale.values_list("pk", flat=True))
     Duel.objects.filter(pk__in=ids, status=Status.FETCHING).update(status=Status.PENDING, updated=timezone.now())
-    Duel.objects.filter(pk__in=ids, attempts__gte=settings.ROUTERHUB_DUEL_MAX_ATTEMPTS).update(
+    Duel.objects.filter(pk__in=ids, status=Status.PENDING, attempts__gte=settings.ROUTERHUB_DUEL_MAX_ATTEMPTS).update(
         status=Status.FAILED, error="gave up: the other model's answer could not be fetched")
     requeued = list(Duel.objects.filter(pk__in=ids, status=Status.PENDING).values_list("pk", flat=True))
     for duel_id in requeued:

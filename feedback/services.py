@@ -204,12 +204,17 @@ def preference_submit(*, tenant, model_a: str, model_b: str, winner: str, reques
 
 
 def _duel_for(request, model_a: str, model_b: str):
-    """The request's duel, if it compares these two models and has both answers."""
+    """The request's duel, if it compares these two models and has both answers. One that is still
+    fetching its second answer is a 409: a label now would become a second battle for one duel."""
     from feedback.models import Duel
 
     if request is None:
         return None
-    duel = Duel.objects.filter(request=request, status__in=[Duel.Status.AWAITING_LABEL, Duel.Status.LABELLED]).first()
+    duel = Duel.objects.filter(request=request).exclude(status=Duel.Status.FAILED).first()
     if duel is None or {model_a, model_b} != {duel.model_a, duel.model_b}:
         return None
+    if duel.status in (Duel.Status.PENDING, Duel.Status.FETCHING):
+        raise FeedbackError(f"The duel of request {request.pk} is still fetching its second answer: label it once "
+                            "GET /v1/requests/<id> shows both answers.", status=409, code="duel_not_ready",
+                            param="request_id")
     return duel

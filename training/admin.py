@@ -10,20 +10,24 @@ class RouterVersionAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", "tenant")
     exclude = ("artifact",)
     # status changes only through the actions: promotion and rollback are single transactions
-    readonly_fields = ("status", "replaced", "artifact_sha256", "data_fingerprint", "created", "activated_at")
+    # what a version is, and its status, change only through training and the actions: editing the
+    # tenant would serve one tenant a router trained on another's feedback
+    readonly_fields = ("kind", "tenant", "status", "replaced", "training_run", "model_names", "metrics",
+                       "data_counts", "artifact_sha256", "data_fingerprint", "created", "activated_at")
     actions = ["promote", "roll_back"]
 
-    @admin.action(description="Promote the selected version (one per kind and scope)")
+    @admin.action(description="Promote the selected version (one per kind and scope)", permissions=["change"])
     def promote(self, request, queryset):
         for version in queryset.order_by("pk"):
             version_promote(version=version, actor=request.user)  # audited, as in the console
             self.message_user(request, f"{version} is now active.", messages.SUCCESS)
 
-    @admin.action(description="Roll back: re-activate what the selected active version replaced")
+    @admin.action(description="Roll back: re-activate what the selected active version replaced",
+                  permissions=["change"])
     def roll_back(self, request, queryset):
         for version in queryset.filter(status=RouterVersion.Status.ACTIVE):
             try:
-                back = version_roll_back(kind=version.kind, tenant=version.tenant, actor=request.user)
+                back = version_roll_back(version=version, actor=request.user)
             except ConsoleError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue

@@ -25,7 +25,7 @@ from training.models import TrainingRun
 from training.routers import Router
 from training.selectors import battles_load, router_version_active, router_version_serving
 from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,
-                               router_version_create)
+                               router_version_active_locked, router_version_create)
 
 logger = logging.getLogger(__name__)
 Status = TrainingRun.Status
@@ -143,8 +143,18 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                             tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
             if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind]):
-                router_version_activate(version=version)
-                promoted.append(version.pk)
+                # under the scope lock: promote only over the version the candidate was compared with
+                # (an admin or another run may have promoted one meanwhile)
+                serving = router_version_active_locked(kind=kind, tenant_id=tenant.pk if tenant else None)
+                if serving is None and tenant is not None:
+                    serving = router_version_active(kind=kind)
+                compared = (metrics[kind].get("active") or {}).get("version")
+                if (serving.pk if serving else None) == compared:
+                    router_version_activate(version=version)
+                    promoted.append(version.pk)
+                else:
+                    metrics[kind]["gate_note"] = (f"not promoted: v{serving.pk if serving else None} became active "
+                                                  f"during the run (compared with v{compared}); an admin decides")
         TrainingRun.objects.filter(pk=run.pk).update(
             status=Status.SUCCEEDED, finished=timezone.now(), progress=1.0, metrics=metrics, promoted=promoted,
             message=f"done: candidates {', '.join(str(m['candidate_version']) for m in metrics.values())}"
@@ -167,6 +177,8 @@ def gate_passes(kind_metrics: dict, margin: float | None = None) -> bool:
 def _evaluate(router: Router, sets: list[EvaluationSet]) -> dict:
     out = {}
     for eval_set in sets:
+        if np.mean(eval_set.strong_scores) == np.mean(eval_set.weak_scores):
+            continue  # e.g. a held-out slice of ties only: no gap to recover, APGR is undefined
         try:
             win_rates = router.predict_win_rate(eval_set.embeddings, strong=eval_set.strong, weak=eval_set.weak)
         except KeyError:  # the router never saw one of the pair
@@ -258,6 +270,11 @@ def newest_preference_id(*, tenant=None) -> int | None:
     return Preference.objects.filter(owners).aggregate(newest=Max("id"))["newest"]
 
 
+def training_run_in_progress(*, tenant=None) -> TrainingRun | None:
+    """A run of this scope that is queued or running (a second one would race it to promote)."""
+    return TrainingRun.objects.filter(tenant=tenant, status__in=[Status.QUEUED, Status.RUNNING]).first()
+
+
 def scheduled_retrain_queue() -> list[str]:
     """One run per scope that has something new since its last good run and none queued or running:
     the global scope (shared data) and every active tenant with feedback of its own."""
@@ -270,10 +287,10 @@ def scheduled_retrain_queue() -> list[str]:
         active=True, pk__in=Preference.objects.filter(tenant__isnull=False).values("tenant_id")).order_by("pk"))
     for tenant in tenants:
         scope = tenant.slug if tenant else "global"
-        runs = TrainingRun.objects.filter(tenant=tenant)
-        if runs.filter(status__in=[Status.QUEUED, Status.RUNNING]).exists():
+        if training_run_in_progress(tenant=tenant):
             said.append(f"{scope}: a run is already queued or running")
             continue
+        runs = TrainingRun.objects.filter(tenant=tenant)
         newest = newest_preference_id(tenant=tenant)
         last = runs.filter(status=Status.SUCCEEDED).order_by("-finished").first()
         if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):

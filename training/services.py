@@ -110,16 +110,31 @@ def router_version_create(*, router: Router, battles: Battles, data_params: dict
         training_run=training_run, tenant=tenant)
 
 
+def router_scope_lock(*, kind: str, tenant_id: int | None) -> None:
+    """Serialize every change of the active version in one scope (kind, tenant or global) until the
+    transaction ends: two promotions, a promotion and a rollback, or a training run's auto-promotion
+    and an admin's click then run one after the other, each seeing what the other left."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", [f"router-scope:{kind}", tenant_id or 0])
+
+
+def router_version_active_locked(*, kind: str, tenant_id: int | None) -> RouterVersion | None:
+    """The scope's active version, read under the scope lock (call inside a transaction)."""
+    router_scope_lock(kind=kind, tenant_id=tenant_id)
+    return RouterVersion.objects.filter(kind=kind, tenant_id=tenant_id, status=RouterVersion.Status.ACTIVE).first()
+
+
 @transaction.atomic
 def router_version_activate(*, version: RouterVersion) -> RouterVersion:
     """Make `version` the active one of its kind in its scope (global, or its tenant's), retiring
     the one active before it, in one transaction. Web processes pick it up within
     ROUTERHUB_ROUTER_RELOAD_S, without a restart."""
+    current = router_version_active_locked(kind=version.kind, tenant_id=version.tenant_id)
     version = RouterVersion.objects.select_for_update().get(pk=version.pk)
     if version.status == RouterVersion.Status.ACTIVE:
         return version
-    current = RouterVersion.objects.select_for_update().filter(
-        kind=version.kind, tenant_id=version.tenant_id, status=RouterVersion.Status.ACTIVE).first()
     if current is not None:
         current.status = RouterVersion.Status.RETIRED
         current.save(update_fields=["status"])
@@ -133,17 +148,19 @@ class RollbackError(Exception):
 
 
 @transaction.atomic
-def router_version_rollback(*, kind: str, tenant=None) -> RouterVersion | None:
+def router_version_rollback(*, kind: str, tenant=None, expected: RouterVersion | None = None) -> RouterVersion | None:
     """Undo the last promotion of `kind` in one scope, in one transaction: the active version is
-    retired and the version that was active before it is active again. A tenant's scope with no
-    earlier version of its own goes back to the global version (returns None: the tenant is now
-    served by the global one). The global scope never goes back to no router at all."""
-    active = RouterVersion.objects.select_for_update().filter(
-        kind=kind, tenant=tenant, status=RouterVersion.Status.ACTIVE).first()
+    retired and the version it replaced is active again. `expected`: the version the person asked
+    to roll back; if another one is active by now (promoted meanwhile), nothing changes. A tenant's
+    scope with no earlier version of its own goes back to the global version (returns None: the
+    tenant is now served by the global one). The global scope never goes back to no router at all."""
+    active = router_version_active_locked(kind=kind, tenant_id=tenant.pk if tenant else None)
     if active is None:
         raise RollbackError(f"no active {kind} version{f' for {tenant}' if tenant else ''} to roll back")
-    previous = (RouterVersion.objects.select_for_update().get(pk=active.replaced_id)
-                if active.replaced_id else None)
+    if expected is not None and active.pk != expected.pk:
+        raise RollbackError(f"v{expected.pk} is not the active {kind} version (v{active.pk} is, since it was "
+                            "promoted meanwhile): nothing was rolled back")
+    previous = RouterVersion.objects.filter(pk=active.replaced_id).first() if active.replaced_id else None
     if previous is None and tenant is None:
         raise RollbackError(f"{active} is the first global {kind} version ever active: nothing to roll back to")
     active.status = RouterVersion.Status.RETIRED

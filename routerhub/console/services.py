@@ -78,21 +78,20 @@ def version_promote(*, version, actor):
 
 
 @transaction.atomic
-def version_roll_back(*, kind: str, tenant, actor):
-    """Roll back the active version of `kind` in a scope; raises ConsoleError when there is nothing to go back to."""
+def version_roll_back(*, version, actor):
+    """Roll back `version`, which must still be the active one of its scope; raises ConsoleError
+    when it is not, or when there is nothing to go back to."""
     from training.services import RollbackError, router_version_rollback
-    from training.selectors import router_version_active
 
-    current = router_version_active(kind=kind, tenant=tenant)
     try:
-        back = router_version_rollback(kind=kind, tenant=tenant)
+        back = router_version_rollback(kind=version.kind, tenant=version.tenant, expected=version)
     except RollbackError as exc:
         raise ConsoleError(str(exc)) from None
-    scope = tenant.slug if tenant else "all tenants"
-    audit(actor=actor, action=Action.VERSION_ROLLED_BACK, tenant=tenant, router_version=current,
-          summary=f"rolled back {kind} v{current.pk} ({scope}) → "
+    scope = version.tenant.slug if version.tenant_id else "all tenants"
+    audit(actor=actor, action=Action.VERSION_ROLLED_BACK, tenant=version.tenant, router_version=version,
+          summary=f"rolled back {version.kind} v{version.pk} ({scope}) → "
                   + (f"v{back.pk}" if back else "the global version"),
-          details={"from": current.pk, "to": back.pk if back else None})
+          details={"from": version.pk, "to": back.pk if back else None})
     return back
 
 
@@ -123,8 +122,11 @@ def key_revoke(*, api_key: ApiKey, actor) -> ApiKey:
 
 @transaction.atomic
 def retrain_queue(*, actor, tenant=None, kinds=("sw", "mf")):
-    from training.runs import training_run_queue
+    from training.runs import training_run_in_progress, training_run_queue
 
+    busy = training_run_in_progress(tenant=tenant)
+    if busy is not None:
+        raise ConsoleError(f"Training run {busy.pk} for this scope is {busy.status}: wait for it to end.")
     run = training_run_queue(trigger="manual", kinds=kinds, tenant=tenant)
     audit(actor=actor, action=Action.RETRAIN_QUEUED, tenant=tenant,
           summary=f"training run {run.pk} queued ({', '.join(kinds)}; {tenant.slug if tenant else 'global'})",

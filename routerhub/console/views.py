@@ -35,6 +35,21 @@ class StaffView(AccessMixin, View):
         return super().dispatch(request, *args, **kwargs)
 
 
+# what each change needs beyond staff status (superusers have all): the Django permissions of the
+# objects it changes, so that a view-only staff account stays view-only here as in the admin
+PERMISSIONS = {
+    "threshold": "tenants.change_tenant", "settings": "tenants.change_tenant", "create_key": "tenants.add_apikey",
+    "revoke_key": "tenants.change_apikey", "promote": "training.change_routerversion",
+    "rollback": "training.change_routerversion", "retrain": "training.add_trainingrun",
+    "label": "feedback.add_preference",
+}
+
+
+def _require(request, action: str) -> None:
+    if not request.user.has_perm(PERMISSIONS[action]):
+        raise PermissionDenied(f"Your account may not {action.replace('_', ' ')} ({PERMISSIONS[action]}).")
+
+
 def _svg(markup: str):
     return mark_safe(markup)  # built by routerhub.console.charts, every text escaped there
 
@@ -83,20 +98,29 @@ class TenantDetailView(StaffView):
 
     def get(self, request, slug):
         tenant = get_object_or_404(Tenant, slug=slug)
-        form = ThresholdForm(request.GET) if "value" in request.GET else ThresholdForm(
-            initial={"mode": "share", "value": 30})
+        if "value" in request.GET:  # a preview link (?mode=share&value=30)
+            return self._preview(request, tenant, ThresholdForm(request.GET))
+        return self._render(request, tenant, ThresholdForm(initial={"mode": "share", "value": 30}))
+
+    def _preview(self, request, tenant, form):
+        """What a threshold would do, shown and not saved."""
         preview = calibration = None
-        if form.is_bound and form.is_valid():
+        if form.is_valid():
             try:
                 calibration, threshold = self._threshold(tenant, form.cleaned_data)
                 preview = selectors.threshold_preview(tenant=tenant, threshold=threshold)
             except ValueError as exc:
                 form.add_error(None, str(exc))
-        return self._render(request, tenant, form, preview=preview, calibration=calibration)
+        return self._render(request, tenant, form, preview=preview, calibration=calibration,
+                            status=200 if preview else 400)
 
     def post(self, request, slug):
         tenant = get_object_or_404(Tenant, slug=slug)
         action = request.POST.get("action")
+        if action in PERMISSIONS:
+            _require(request, action)
+        if action == "preview":
+            return self._preview(request, tenant, ThresholdForm(request.POST))
         if action == "threshold":
             form = ThresholdForm(request.POST)
             if not form.is_valid():
@@ -212,13 +236,14 @@ class RouterActionView(StaffView):
 
     def post(self, request, pk, action):
         version = self._version(pk, action)
+        _require(request, action)
         try:
             if action == "promote":
                 services.version_promote(version=version, actor=request.user)
                 messages.success(request, f"{version.kind.upper()} v{version.pk} is active. Web processes pick it up "
                                           "within seconds.")
             else:
-                back = services.version_roll_back(kind=version.kind, tenant=version.tenant, actor=request.user)
+                back = services.version_roll_back(version=version, actor=request.user)
                 messages.success(request, "Rolled back: " + (f"v{back.pk} is active again." if back else
                                                                 "the tenant is served by the global version."))
         except services.ConsoleError as exc:
@@ -237,12 +262,17 @@ class TrainingListView(StaffView):
             "runs": selectors.runs_recent(), "form": RetrainForm(), "schedule": self._schedule()})
 
     def post(self, request):
+        _require(request, "retrain")
         form = RetrainForm(request.POST)
         if not form.is_valid():
             return render(request, "console/training.html", {
                 "runs": selectors.runs_recent(), "form": form, "schedule": self._schedule()}, status=400)
-        run = services.retrain_queue(actor=request.user, tenant=form.cleaned_data["tenant"],
-                                     kinds=form.cleaned_data["kinds"])
+        try:
+            run = services.retrain_queue(actor=request.user, tenant=form.cleaned_data["tenant"],
+                                         kinds=form.cleaned_data["kinds"])
+        except services.ConsoleError as exc:
+            messages.error(request, str(exc))
+            return redirect("console:training")
         messages.success(request, f"Training run {run.pk} queued.")
         return redirect("console:run", pk=run.pk)
 
@@ -298,6 +328,7 @@ class ArenaView(StaffView):
         return render(request, "console/arena.html", context)
 
     def post(self, request):
+        _require(request, "label")
         form = ArenaForm(request.POST)
         if not form.is_valid():
             messages.error(request, "Choose left, right, tie or skip.")

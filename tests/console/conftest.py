@@ -80,9 +80,22 @@ def seeded(db) -> Seeded:
     return seed()
 
 
+def make_operator(username: str = "ops", password: str = "pw-ops-123"):
+    """A staff account with the permissions the console's changes need (not a superuser)."""
+    from django.contrib.auth.models import Permission
+
+    from routerhub.console.views import PERMISSIONS
+
+    user = get_user_model().objects.create_user(username, password=password, is_staff=True)
+    for perm in set(PERMISSIONS.values()):
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
+
+
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("ops", password="pw-ops-123", is_staff=True)
+    return make_operator()
 
 
 @pytest.fixture

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 
 from feedback.models import Duel
 from routerhub.console.models import AuditEvent
 from routerhub.tenants.models import Tenant
-from tests.console.conftest import WIN_RATES, seed
+from tests.console.conftest import WIN_RATES, make_operator, seed
 from training.models import RouterVersion
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,6 +58,7 @@ def browse(base: str, duel_request: str) -> dict:
         page.wait_for_selector("#preview")
         seen["preview_threshold"] = page.text_content("[data-preview=threshold]").strip()
         seen["preview_share"] = page.text_content("[data-preview=share]").strip()
+        seen["preview_url"] = page.url
         shot("03-tenant-preview")
         page.click("#save-threshold")
         page.wait_for_selector(".messages .success")
@@ -101,7 +101,7 @@ def browse(base: str, duel_request: str) -> dict:
 
 def test_the_console_in_a_real_browser(live_server):
     seeded = seed()
-    get_user_model().objects.create_user("ops", password="pw-ops-123", is_staff=True)
+    make_operator()
     with ThreadPoolExecutor(1) as pool:
         seen = pool.submit(browse, live_server.url, str(seeded.duel.request_id)).result(timeout=180)
     assert "/console/login/" in seen["login_url"]
@@ -114,6 +114,7 @@ def test_the_console_in_a_real_browser(live_server):
     expected = float(np.percentile(WIN_RATES, 75))
     assert seen["preview_threshold"] == seen["saved_threshold"] == f"{expected:.4f}"
     assert Tenant.objects.get(slug="acme").routing_threshold == pytest.approx(expected)
+    assert "csrfmiddlewaretoken" not in seen["preview_url"]  # the preview posts: no token in URLs or logs
     # the candidate is promoted
     assert seen["promoted_status"] == "active"
     assert RouterVersion.objects.get(status="active").pk == seeded.v2.pk

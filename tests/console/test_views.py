@@ -39,6 +39,20 @@ def test_signed_in_non_staff_get_403(client, seeded):
     assert RouterVersion.objects.get(pk=seeded.v2.pk).status == "candidate"
 
 
+def test_view_only_staff_may_look_but_not_change(client, seeded):
+    client.force_login(get_user_model().objects.create_user("viewer", password="x", is_staff=True))
+    assert client.get("/console/tenants/acme/").status_code == 200
+    posts = [(f"/console/routers/{seeded.v2.pk}/promote/", {}), (f"/console/routers/{seeded.v1.pk}/rollback/", {}),
+             ("/console/tenants/acme/", {"action": "threshold", "mode": "number", "value": "0.3"}),
+             ("/console/tenants/acme/", {"action": "create_key", "name": "x"}),
+             ("/console/training/", {"kinds": ["mf"]}),
+             ("/console/arena/", {"duel": seeded.duel.pk, "choice": "left"})]
+    for url, data in posts:
+        assert client.post(url, data).status_code == 403, url
+    assert RouterVersion.objects.get(status="active").pk == seeded.v1.pk and not ApiKey.objects.exists()
+    assert Tenant.objects.get(slug="acme").routing_threshold == 0.5 and not AuditEvent.objects.exists()
+
+
 def test_staff_see_every_page(staff_client, seeded):
     for url in urls(seeded):
         response = staff_client.get(url)

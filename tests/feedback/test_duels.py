@@ -125,6 +125,11 @@ def test_a_failing_other_model_is_retried_then_the_duel_fails(gateway, mf_versio
                                model_b="weak-model", **({"answer_a": request.answer}
                                                         if request.served_model == "strong-model"
                                                         else {"answer_b": request.answer}))
+    # a label before the second answer is there is refused: it would become a second battle later
+    early = httpx.post(f"{gateway.url}/preferences", headers={"Authorization": f"Bearer {gateway.key}"}, json={
+        "request_id": request_id, "model_a": "strong-model", "model_b": "weak-model", "winner": "tie"})
+    assert early.status_code == 409 and early.json()["error"]["code"] == "duel_not_ready"
+    assert not Preference.objects.exists()
     other = "weak-model" if request.served_model == "strong-model" else "strong-model"
     httpx.post(gateway.sim.removesuffix("/v1") + "/_sim/config", json={"fail_models": [other]})
     settings.ROUTERHUB_DUEL_MAX_ATTEMPTS = 2

@@ -120,3 +120,68 @@ def test_admin_promotes_and_rolls_back_in_one_click(admin_client):
 
     assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
         "version_promoted", "version_promoted", "version_rolled_back"]
+
+
+def test_concurrent_promotions_in_one_scope_run_one_after_the_other():
+    """Without the scope lock, the second transaction found no active row after waiting (the first
+    had retired it) and then broke the one-active-version constraint."""
+    import threading
+
+    from django.db import connection
+
+    first = RouterVersion.objects.create(kind="mf")
+    router_version_activate(version=first)
+    candidates = [RouterVersion.objects.create(kind="mf") for _ in range(4)]
+    errors, barrier = [], threading.Barrier(len(candidates))
+
+    def promote(version):
+        try:
+            barrier.wait()
+            router_version_activate(version=version)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in candidates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    active = RouterVersion.objects.get(status=ACTIVE)
+    # each promotion replaced the one before it: the history is a chain through all five
+    chain, version = [], active
+    while version is not None:
+        chain.append(version.pk)
+        version = version.replaced
+    assert sorted(chain) == sorted([first.pk] + [v.pk for v in candidates])
+
+
+def test_a_rollback_of_a_version_no_longer_active_changes_nothing():
+    first, second, third = (RouterVersion.objects.create(kind="mf") for _ in range(3))
+    for version in (first, second):
+        router_version_activate(version=version)
+    router_version_activate(version=third)  # promoted while someone looked at v2's confirmation page
+    with pytest.raises(RollbackError):
+        router_version_rollback(kind="mf", expected=second)
+    assert RouterVersion.objects.get(status=ACTIVE).pk == third.pk
+
+
+def test_a_held_out_slice_of_ties_only_is_skipped_not_a_failed_run(settings):
+    """Thumbs up on weak answers are ties: a slice of nothing else has no strong-weak gap, so APGR
+    is undefined there (NaN, which Postgres' jsonb refuses); the run leaves that set out."""
+    from feedback.importers import ParsedBattle
+    from feedback.services import preferences_store
+
+    settings.ROUTERHUB_EVAL_FILES = []
+    settings.ROUTERHUB_ROUTER_PARAMS = {"mf": {"epochs": 2, "batch_size": 32}}
+    settings.ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN = 2
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    tenant = pair_tenant("likes")
+    preferences_store(battles=[ParsedBattle(f"Say something nice about day {i}.", "gpt-4-1106-preview",
+                                            "mixtral-8x7b-instruct-v0.1", "tie", "thumbs", "", f"like{i}", 0)
+                               for i in range(30)], tenant=tenant)
+    run = training_run_execute(run_id=TrainingRun.objects.create(kinds=["mf"], tenant=tenant).pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "held-out likes feedback" not in run.metrics["mf"]["candidate"]

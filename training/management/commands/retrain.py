@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from training.models import TrainingRun
 from training.routers import ROUTER_KINDS
-from training.runs import training_run_queue
+from training.runs import training_run_in_progress, training_run_queue
 
 
 class Command(BaseCommand):
@@ -33,6 +33,10 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"--tenant: no tenant {opts['tenant']!r}", returncode=2)
+        busy = training_run_in_progress(tenant=tenant)
+        if busy is not None:  # two runs of one scope would race each other to promote
+            raise CommandError(f"training run {busy.pk} for {tenant or 'the global scope'} is {busy.status}: "
+                               "wait for it to end", returncode=2)
         run = training_run_queue(trigger="manual", kinds=kinds, tenant=tenant)
         self.stdout.write(f"training run {run.pk} queued ({', '.join(kinds)}; {tenant or 'global'})")
         if not opts["wait"]:
