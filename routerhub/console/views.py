@@ -204,16 +204,18 @@ class RouterDetailView(StaffView):
         if active is None and version.tenant_id:
             active = RouterVersion.objects.filter(kind=version.kind, tenant__isnull=True,
                                                   status=RouterVersion.Status.ACTIVE).first()
+        # compared with the active version; the active one itself, with the version it replaced
+        reference, role = (active, "active") if active and active.pk != version.pk else (version.replaced, "replaced")
         curves = []
         for name, m in sorted((version.metrics or {}).items()):
             if not isinstance(m, dict) or "curve" not in m:
                 continue
             series = [{"name": f"v{version.pk} (APGR {m['apgr']:.3f})", "x": m["curve"]["share"],
                        "y": m["curve"]["quality"]}]
-            other = (active.metrics or {}).get(name) if active and active.pk != version.pk else None
+            other = (reference.metrics or {}).get(name) if reference is not None else None
             if isinstance(other, dict) and "curve" in other:
-                series.append({"name": f"active v{active.pk} (APGR {other['apgr']:.3f})", "x": other["curve"]["share"],
-                               "y": other["curve"]["quality"], "color": "#64748b"})
+                series.append({"name": f"{role} v{reference.pk} (APGR {other['apgr']:.3f})",
+                               "x": other["curve"]["share"], "y": other["curve"]["quality"], "color": "#64748b"})
             if "weak_quality" in m:
                 series.append({"name": "random", "x": [0, 1], "y": [m["weak_quality"], m["strong_quality"]],
                                "dashed": True, "color": "#94a3b8"})
@@ -221,7 +223,8 @@ class RouterDetailView(StaffView):
                 series, title=name, x_label="strong-model calls", y_label="quality (mean score)"))})
         return render(request, "console/router.html", {
             "version": version, "active": active, "curves": curves,
-            "sets": selectors.version_sets(version, active), "gate": selectors.gate_verdict(version),
+            "sets": selectors.version_sets(version, reference), "gate": selectors.gate_verdict(version),
+            "reference_role": role if reference is not None else None,
             "audit": selectors.audit_events(router_version=version)})
 
 
