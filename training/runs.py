@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from training.metrics import evaluate_win_rates
-from training.models import TrainingRun
+from training.models import RouterVersion, TrainingRun
 from training.routers import Router
 from training.selectors import battles_load, router_version_active, router_version_serving
 from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,
@@ -143,22 +143,29 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                             tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
             if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind]):
-                # under the scope lock: promote only over the version the candidate was compared with
-                # (an admin or another run may have promoted one meanwhile)
-                serving = router_version_active_locked(kind=kind, tenant_id=tenant.pk if tenant else None)
-                if serving is None and tenant is not None:
-                    serving = router_version_active(kind=kind)
-                compared = (metrics[kind].get("active") or {}).get("version")
-                if (serving.pk if serving else None) == compared:
-                    router_version_activate(version=version)
+                if candidate_promote(version=version, kind_metrics=metrics[kind]):
                     promoted.append(version.pk)
-                else:
-                    metrics[kind]["gate_note"] = (f"not promoted: v{serving.pk if serving else None} became active "
-                                                  f"during the run (compared with v{compared}); an admin decides")
         TrainingRun.objects.filter(pk=run.pk).update(
             status=Status.SUCCEEDED, finished=timezone.now(), progress=1.0, metrics=metrics, promoted=promoted,
             message=f"done: candidates {', '.join(str(m['candidate_version']) for m in metrics.values())}"
                     + (f"; promoted {promoted}" if promoted else ""), log="\n".join(progress.lines))
+
+
+def candidate_promote(*, version: RouterVersion, kind_metrics: dict) -> bool:
+    """Promote a candidate that passed the gate, under its scope's lock, but only over the version
+    it was compared with: if an admin or another run promoted one meanwhile, the candidate waits
+    for an admin and `kind_metrics["gate_note"]` says why. Call inside the run's final transaction."""
+    tenant_id = version.tenant_id
+    serving = router_version_active_locked(kind=version.kind, tenant_id=tenant_id)
+    if serving is None and tenant_id is not None:
+        serving = router_version_active(kind=version.kind)  # the global version serves the tenant now
+    compared = (kind_metrics.get("active") or {}).get("version")
+    if (serving.pk if serving else None) != compared:
+        kind_metrics["gate_note"] = (f"not promoted: v{serving.pk if serving else None} became active during the "
+                                     f"run (the candidate was compared with v{compared}); an admin decides")
+        return False
+    router_version_activate(version=version)
+    return True
 
 
 def gate_passes(kind_metrics: dict, margin: float | None = None) -> bool:

@@ -185,3 +185,23 @@ def test_a_held_out_slice_of_ties_only_is_skipped_not_a_failed_run(settings):
     run = training_run_execute(run_id=TrainingRun.objects.create(kinds=["mf"], tenant=tenant).pk)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert "held-out likes feedback" not in run.metrics["mf"]["candidate"]
+
+
+def test_auto_promotion_happens_only_over_the_version_the_candidate_was_compared_with():
+    from training.runs import candidate_promote
+
+    compared, meanwhile = RouterVersion.objects.create(kind="mf"), RouterVersion.objects.create(kind="mf")
+    router_version_activate(version=compared)
+    candidate = RouterVersion.objects.create(kind="mf")
+    metrics = {"candidate": {"eval": {"apgr": 0.7}}, "active": {"version": compared.pk, "eval": {"apgr": 0.6}}}
+    router_version_activate(version=meanwhile)  # an admin promoted another one during the run
+    assert not candidate_promote(version=candidate, kind_metrics=metrics)
+    assert RouterVersion.objects.get(status=ACTIVE).pk == meanwhile.pk and "an admin decides" in metrics["gate_note"]
+    metrics["active"]["version"] = meanwhile.pk  # compared with what serves now: promoted
+    assert candidate_promote(version=candidate, kind_metrics=metrics)
+    assert RouterVersion.objects.get(status=ACTIVE).pk == candidate.pk
+    # a tenant's first own candidate is compared with the global version that serves the tenant
+    tenant = pair_tenant("acme")
+    own = RouterVersion.objects.create(kind="mf", tenant=tenant)
+    assert candidate_promote(version=own, kind_metrics={"active": {"version": candidate.pk}})
+    assert router_version_serving(kind="mf", tenant=tenant).pk == own.pk
