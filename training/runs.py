@@ -126,7 +126,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                             progress=lambda f, m, kind=kind, base=base: progress(base + step * 0.7 * f, f"{kind}: {m}"))
         progress(base + step * 0.7, f"{kind}: evaluating")
         # what the candidate would replace: in a tenant's run, the version serving the tenant now
-        active = router_version_serving(kind=kind, tenant=tenant) if tenant else router_version_active(kind=kind)
+        active = router_version_serving(kind=kind, tenant=tenant)
         metrics[kind] = {"candidate": _evaluate(router, sets)}
         if active is not None:
             metrics[kind]["active"] = {"version": active.pk, **_evaluate(router_for_version(active, battles), sets)}

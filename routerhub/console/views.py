@@ -20,6 +20,7 @@ from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ApiKey, Tenant
 from training.models import RouterVersion, TrainingRun
 from training.routers import ROUTER_KINDS
+from training.selectors import router_version_serving
 
 TRAINED_KINDS = [k for k in ROUTER_KINDS if k != "random"]
 
@@ -199,11 +200,7 @@ class RouterDetailView(StaffView):
 
     def get(self, request, pk):
         version = get_object_or_404(RouterVersion.objects.select_related("tenant", "training_run"), pk=pk)
-        active = RouterVersion.objects.filter(kind=version.kind, tenant=version.tenant,
-                                              status=RouterVersion.Status.ACTIVE).first()
-        if active is None and version.tenant_id:
-            active = RouterVersion.objects.filter(kind=version.kind, tenant__isnull=True,
-                                                  status=RouterVersion.Status.ACTIVE).first()
+        active = router_version_serving(kind=version.kind, tenant=version.tenant)  # what its scope serves now
         # compared with the active version; the active one itself, with the version it replaced
         reference, role = (active, "active") if active and active.pk != version.pk else (version.replaced, "replaced")
         curves = []
