@@ -7,12 +7,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback.services import FeedbackError, feedback_rate, preference_submit
-from routerhub.ops.errors import ApiError
+from routerhub.errors import ApiError
+from routerhub.gateway.selectors import request_for_tenant
 
 
 def _api_error(exc: FeedbackError) -> ApiError:
     return ApiError(str(exc), status_code=exc.status, code=exc.code, param=exc.param,
                     type="invalid_request_error")
+
+
+def _tenant_request(*, tenant, request_id):
+    """One of the tenant's logged requests; another tenant's is as unknown as a made-up id (404)."""
+    found = request_for_tenant(tenant=tenant, request_id=request_id)
+    if found is None:
+        raise _api_error(FeedbackError(f"No request {request_id} for this API key's tenant.", status=404,
+                                       code="request_not_found", param="request_id"))
+    return found
 
 
 class FeedbackApi(APIView):
@@ -36,9 +46,10 @@ class FeedbackApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
         data = _valid(self.InputSerializer, request)
+        tenant = request.user.tenant
         try:
-            feedback = feedback_rate(tenant=request.user.tenant, request_id=data["request_id"], rating=data["rating"],
-                                     comment=data["comment"])
+            feedback = feedback_rate(tenant=tenant, request=_tenant_request(tenant=tenant, request_id=data["request_id"]),
+                                     rating=data["rating"], comment=data["comment"])
         except FeedbackError as exc:
             raise _api_error(exc) from None
         return Response(self.OutputSerializer(feedback).data, status=status.HTTP_201_CREATED)
@@ -71,8 +82,11 @@ class PreferenceApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
         data = _valid(self.InputSerializer, request)
+        tenant = request.user.tenant
+        request_id = data.pop("request_id", None)
+        logged = _tenant_request(tenant=tenant, request_id=request_id) if request_id else None
         try:
-            preference = preference_submit(tenant=request.user.tenant, **data)
+            preference = preference_submit(tenant=tenant, request=logged, **data)
         except FeedbackError as exc:
             raise _api_error(exc) from None
         return Response(self.OutputSerializer(preference).data, status=status.HTTP_201_CREATED)

@@ -21,10 +21,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from feedback.labels import battle_from_preference
+from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
 from feedback.models import Duel
-from feedback.services import USER_JUDGE, _hash, _replace_battle
-from routerhub.tenants.models import ModelEndpoint
+from feedback.store import USER_JUDGE, battle_replace, content_hash
+from routerhub.tenants.selectors import endpoint_by_name
+from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
+from training.core.labels import battle_from_preference
 
 logger = logging.getLogger(__name__)
 Status = Duel.Status
@@ -72,15 +74,12 @@ def _send_fetch(duel_id: int) -> None:
 def duel_fetch_answer(*, duel_id: int) -> Duel:
     """Fetch the other model's answer (claimed by a conditional update: a task delivered twice
     fetches once). Then the duel awaits a label, and the judge task is queued if the tenant has a judge."""
-    from routerhub.gateway.services import answer_text, request_cost
-    from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
-
     if not Duel.objects.filter(pk=duel_id, status=Status.PENDING).update(
             status=Status.FETCHING, attempts=F("attempts") + 1, updated=timezone.now()):
         return Duel.objects.get(pk=duel_id)
     duel = Duel.objects.select_related("request", "tenant").get(pk=duel_id)
     missing = duel.model_b if duel.answer_a else duel.model_a
-    endpoint = ModelEndpoint.objects.filter(name=missing, active=True).first()
+    endpoint = endpoint_by_name(missing)
     try:
         if endpoint is None:
             raise UpstreamUnavailable([f"no active endpoint {missing!r}"])
@@ -98,7 +97,7 @@ def duel_fetch_answer(*, duel_id: int) -> Duel:
     fields = {"answer_a" if missing == duel.model_a else "answer_b": answer}
     Duel.objects.filter(pk=duel.pk, status=Status.FETCHING).update(
         status=Status.AWAITING_LABEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-        cost=request_cost(endpoint, prompt_tokens, completion_tokens), error="", updated=timezone.now(), **fields)
+        cost=endpoint_cost(endpoint, prompt_tokens, completion_tokens), error="", updated=timezone.now(), **fields)
     duel.refresh_from_db()
     if duel.tenant.judge_model_id and duel.status == Status.AWAITING_LABEL:
         from feedback.tasks import duel_judge
@@ -126,8 +125,8 @@ def duel_label(*, duel_id: int, winner: str, labelled_by: str, judge: str = USER
         battle = battle_from_preference(model_a=duel.model_a, model_b=duel.model_b, winner=winner)
     except ValueError as exc:
         raise DuelError(str(exc)) from None
-    preference = _replace_battle(
-        content_hash=_hash("duel", duel.pk), tenant=duel.tenant, prompt=duel.request.routed_prompt, battle=battle,
+    preference = battle_replace(
+        content_hash=content_hash("duel", duel.pk), tenant=duel.tenant, prompt=duel.request.routed_prompt, battle=battle,
         source=DUEL_SOURCE if by_person else DUEL_JUDGE_SOURCE, request=duel.request, judge=judge,
         metadata={"duel": duel.pk, "labelled_by": labelled_by})
     duel.status, duel.winner, duel.labelled_by, duel.labelled_at = Status.LABELLED, winner, labelled_by[:200], timezone.now()
@@ -149,10 +148,6 @@ def duel_skip(*, duel_id: int) -> Duel:
 def duel_judge_run(*, duel_id: int) -> Duel:
     """Ask the tenant's judge twice (answers in both orders) and store the combined label with
     judge=<judge model>. A reply without a verdict leaves the duel for a person."""
-    from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
-    from routerhub.gateway.services import answer_text
-    from routerhub.gateway.upstream import UpstreamClientError, UpstreamUnavailable, complete
-
     duel = Duel.objects.select_related("request", "tenant__judge_model").get(pk=duel_id)
     judge = duel.tenant.judge_model
     if judge is None or duel.status != Status.AWAITING_LABEL:

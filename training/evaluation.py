@@ -1,89 +1,104 @@
-"""Offline evaluation of routers on a score file (RouteLLM's protocol), on the stored preferences.
+"""Evaluation on the service's data: which sets a router is evaluated on (score files, the
+held-out slices of the preference store), and evaluating stored versions or fresh fits on them.
+The scoring itself is the pure core's one implementation, `training.core.evaluation.router_evaluate`.
 
 `evaluate_router` (the management command) is a thin wrapper around `routers_evaluate`.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
-from feedback.importers import ParsedBattle, UnknownFormat, score_battles
-from feedback.services import preference_prompts_reembed, preferences_store
-from training.embeddings import text_sha256
-from training.metrics import evaluate_win_rates, oracle, random_baseline
-from training.models import RouterVersion
-from training.routers import Router
-from training.selectors import HOLDOUT_PREFIX, battles_load, router_version_active
-from training.services import embeddings_for_texts, router_fit, router_for_version
-
-DEFAULT_ROUTER_PARAMS: dict[str, dict] = {"sw": {}, "mf": {}}
-
-
-@dataclass
-class EvalSet:
-    path: str
-    rows: list[dict]  # score-table rows scoring both models
-    strong: str
-    weak: str
-
-    @property
-    def prompts(self) -> list[str]:
-        return [row["prompt"] for row in self.rows]
-
-    @property
-    def strong_scores(self) -> np.ndarray:
-        return np.array([float(row["scores"][self.strong]) for row in self.rows])
-
-    @property
-    def weak_scores(self) -> np.ndarray:
-        return np.array([float(row["scores"][self.weak]) for row in self.rows])
-
-    def subset(self, index) -> "EvalSet":
-        return EvalSet(self.path, [self.rows[i] for i in index], self.strong, self.weak)
+from feedback.selectors import HOLDOUT_PREFIX, battles_load, newest_slice_prompts, pair_labels
+from feedback.store import preference_prompts_reembed, preferences_store
+from routerhub.embeddings.services import embeddings_for_texts
+from training.core.datasets import ParsedBattle
+from training.core.embeddings import text_sha256
+from training.core.evaluation import EvalSet, eval_set_from_pairs, eval_set_load, router_evaluate
+from training.core.labels import score_battles
+from training.core.metrics import oracle, random_baseline
+from training.core.routers import ROUTERS, UnknownModel
+from training.selectors import router_version_active
+from training.services import router_fit, router_for_version
 
 
-def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
-    """Rows of a score-table JSONL (plain or gz) that score both models. Raises UnknownFormat."""
-    path = Path(path)
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    rows, strong, weak = [], strong.lower(), weak.lower()
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise UnknownFormat(f"{path}:{line_no}: not JSON: an eval file is a score-table JSONL") from None
-            if not isinstance(row, dict) or "scores" not in row or "prompt" not in row:
-                raise UnknownFormat(f"{path}:{line_no}: an eval file is a score-table JSONL (prompt, scores)")
-            if not isinstance(row["scores"], dict) or not isinstance(row["prompt"], str):
-                raise UnknownFormat(f"{path}:{line_no}: `prompt` must be text and `scores` an object")
-            try:
-                scores = {str(k).lower(): float(v) for k, v in row["scores"].items() if v is not None}
-            except (TypeError, ValueError):
-                raise UnknownFormat(f"{path}:{line_no}: scores must be numbers") from None
-            if strong in scores and weak in scores:
-                rows.append({**row, "scores": scores})
-    if not rows:
-        raise UnknownFormat(f"{path}: no row scores both {strong!r} and {weak!r}")
-    return EvalSet(str(path), rows, strong, weak)
+def eval_set_embed(eval_set: EvalSet, *, progress: bool = False) -> EvalSet:
+    """The set with its prompts' embeddings (from the embedding cache, computing what is missing)."""
+    if eval_set.embeddings is None:
+        eval_set.embeddings = embeddings_for_texts(eval_set.prompts, progress=progress)
+    return eval_set
 
 
-def holdout_split(eval_set: EvalSet, *, fraction: float, seed: int) -> tuple[EvalSet, EvalSet]:
-    """(train part, test part): a seeded random `fraction` of the rows for training."""
-    order = np.random.default_rng(seed).permutation(len(eval_set.rows))
-    cut = int(round(fraction * len(order)))
-    return eval_set.subset(sorted(order[:cut])), eval_set.subset(sorted(order[cut:]))
+def evaluate_on_sets(router, sets: list[EvalSet]) -> dict:
+    """{set name: metrics} of one router on every set it can be scored on (a set whose APGR is
+    undefined, or whose pair the router never saw, is left out)."""
+    out = {}
+    for eval_set in sets:
+        try:
+            metrics = router_evaluate(router, eval_set)
+        except UnknownModel:
+            continue
+        if metrics is not None:
+            out[eval_set.name] = metrics
+    return out
 
 
+# --- the sets a training run evaluates on
+def evaluation_sets(progress=None, tenant=None) -> tuple[list[EvalSet], set[str]]:
+    """The configured score files (ROUTERHUB_EVAL_FILES), the time-ordered held-out slice of the
+    shared preferences and, for a tenant, the newest slice of its own feedback battles (in-domain:
+    what its routing will meet); also the held-out prompts' hashes, which training must leave out."""
+    sets: list[EvalSet] = []
+    strong, weak = settings.ROUTERHUB_EVAL_STRONG, settings.ROUTERHUB_EVAL_WEAK
+    for path in settings.ROUTERHUB_EVAL_FILES:
+        loaded = eval_set_load(path, strong=strong, weak=weak)
+        if loaded.rows:
+            sets.append(loaded)
+    holdout, holdout_shas = holdout_slice(strong, weak)
+    if holdout is not None:
+        sets.append(holdout)
+    if tenant is not None:
+        own, own_shas = holdout_slice(tenant.strong_model.name, tenant.weak_model.name, tenant=tenant)
+        if own is not None:
+            sets.append(own)
+            holdout_shas |= own_shas
+    for eval_set in sets:
+        if progress:
+            progress(0.02, f"embedding {len(eval_set.rows)} prompts of {eval_set.name}")
+        eval_set_embed(eval_set)
+    return sets, holdout_shas
+
+
+def holdout_slice(strong: str, weak: str, tenant=None) -> tuple[EvalSet | None, set[str]]:
+    """The newest ROUTERHUB_EVAL_HOLDOUT_SHARE of the shared prompts, or of `tenant`'s own prompts
+    (by their latest battle), held out of training; their strong-vs-weak battles become an
+    evaluation set. A shared slice with too few battles of the pair is still held out (it stays the
+    same slice as data grows); a tenant's is not held out until it has
+    ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN of them: its few labels are worth more in training than in a
+    measurement too small to trust."""
+    share = settings.ROUTERHUB_EVAL_HOLDOUT_SHARE
+    if share <= 0:
+        return None, set()
+    tenant_id = tenant.pk if tenant is not None else None
+    held = newest_slice_prompts(tenant_id=tenant_id, share=share)
+    if not held:
+        return None, set()
+    prompts, strong_scores = pair_labels(tenant_id=tenant_id, prompt_sha256=held, strong=strong, weak=weak)
+    if tenant is not None:
+        if len(prompts) < settings.ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN:
+            return None, set()
+    elif len(prompts) < settings.ROUTERHUB_EVAL_HOLDOUT_MIN:
+        return None, held  # too few battles of the pair to measure anything; still held out
+    name = f"held-out {tenant.slug} feedback" if tenant is not None else "held-out preferences"
+    return eval_set_from_pairs(name, prompts, strong_scores, strong=strong, weak=weak), held
+
+
+# --- offline evaluation (evaluate_router)
 def holdout_source(eval_set: EvalSet, seed: int) -> str:
-    return f"{HOLDOUT_PREFIX}{Path(eval_set.path).name.split('.')[0]}:seed{seed}"
+    return f"{HOLDOUT_PREFIX}{Path(eval_set.path or eval_set.name).name.split('.')[0]}:seed{seed}"
 
 
 def holdout_import(train_part: EvalSet, *, seed: int, progress: bool = False) -> tuple[int, int]:
@@ -100,15 +115,16 @@ def holdout_import(train_part: EvalSet, *, seed: int, progress: bool = False) ->
 def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tenant_id: int | None = None,
                      router_params: dict | None = None, data_params: dict | None = None,
                      progress: bool = False, log=print) -> dict:
-    """Metrics of each router on `eval_set`, in the JSON shape of `evaluate_router --json`."""
+    """Metrics of each router on `eval_set`, in the JSON shape of `evaluate_router --json`: freshly
+    trained on the stored battles (`train`), or the active global versions."""
     strong_scores, weak_scores = eval_set.strong_scores, eval_set.weak_scores
-    queries = embeddings_for_texts(eval_set.prompts, progress=progress)
-    result = {"eval": {"file": eval_set.path, "n": len(eval_set.rows)}, "strong": eval_set.strong,
+    eval_set_embed(eval_set, progress=progress)
+    result = {"eval": {"file": eval_set.path or eval_set.name, "n": len(eval_set.rows)}, "strong": eval_set.strong,
               "weak": eval_set.weak, "strong_quality": float(strong_scores.mean()),
               "weak_quality": float(weak_scores.mean()), "routers": {}, "oracle": oracle(strong_scores, weak_scores)}
     battles = None
     preference_prompts_reembed(progress=progress)
-    needs_data = train or any(kind == "sw" for kind in routers)
+    needs_data = train or any(ROUTERS[kind].reads_battles for kind in routers)
     if needs_data:
         exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt
         battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
@@ -119,16 +135,20 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
             f"{len(battles.models)} models")
     for kind in routers:
         started = time.monotonic()
-        if kind == "random":
-            metrics = random_baseline(strong_scores, weak_scores)
-            result["routers"]["random"] = metrics
+        if ROUTERS[kind].stochastic:  # the random baseline: averaged over seeds, as RouteLLM reports it
+            result["routers"][kind] = random_baseline(strong_scores, weak_scores)
             continue
-        router, version = _router_for(kind, train=train, battles=battles, router_params=router_params)
-        if router is None:
-            log(f"{kind}: no active version; skipped (use --train to train one)")
-            continue
-        win_rates = router.predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
-        metrics = evaluate_win_rates(win_rates, strong_scores, weak_scores)
+        params = (router_params or {}).get(kind, {})
+        version = None
+        if train:
+            router = router_fit(kind=kind, battles=battles, params=params)
+        else:
+            version = router_version_active(kind=kind)
+            if version is None:
+                log(f"{kind}: no active version; skipped (use --train to train one)")
+                continue
+            router = router_for_version(version, battles)
+        metrics = router_evaluate(router, eval_set)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         if version is not None:
             metrics["version"] = version.pk
@@ -137,37 +157,35 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
     return result
 
 
-def _router_for(kind: str, *, train: bool, battles, router_params) -> tuple[Router | None, RouterVersion | None]:
-    params = {**DEFAULT_ROUTER_PARAMS.get(kind, {}), **((router_params or {}).get(kind, {}))}
-    if train:
-        return router_fit(kind=kind, battles=battles, params=params), None
-    version = router_version_active(kind=kind)
-    if version is None:
-        return None, None
-    return router_for_version(version, battles), version
+# --- stored versions on a tenant's prompts (simulation, calibration)
+def versions_evaluate(versions: dict, *, tenant, eval_set: EvalSet) -> dict:
+    """{kind: metrics} of stored versions on `eval_set`, SW over the shared battles and the
+    tenant's own (never the set's prompts)."""
+    eval_set_embed(eval_set)
+    battles = _battles_for(versions.values(), tenant=tenant, exclude=eval_set.prompts)
+    out = {}
+    for kind, version in versions.items():
+        metrics = router_evaluate(router_for_version(version, battles), eval_set)
+        out[kind] = {"version": version.pk, **{key: metrics[key] for key in ("apgr", "cpt50", "cpt80", "auc")}}
+    return out
+
+
+def version_win_rates(version, *, prompts: list[str], strong: str, weak: str, tenant=None) -> np.ndarray:
+    """P(strong wins) of a stored version on each prompt (the basis of threshold calibration)."""
+    battles = _battles_for([version], tenant=tenant)
+    router = router_for_version(version, battles)
+    return router.predict_win_rate(embeddings_for_texts(prompts), strong=strong, weak=weak)
+
+
+def _battles_for(versions, *, tenant=None, exclude=()):
+    """Today's battles, for versions whose kind stores no artifact (SW reads them); else None."""
+    if not any(ROUTERS[v.kind].reads_battles for v in versions):
+        return None
+    return battles_load(tenant_id=tenant.pk if tenant is not None else None,
+                        exclude_prompt_sha256={text_sha256(p) for p in exclude})
 
 
 def curves_plot(result: dict, path: str) -> None:
-    import matplotlib
+    from training.core.plots import quality_curves_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for name, metrics in result["routers"].items():
-        style = {"linestyle": "--", "color": "grey"} if name == "random" else {"marker": "o", "markersize": 3}
-        ax.plot(np.array(metrics["curve"]["share"]) * 100, metrics["curve"]["quality"],
-                label=f"{name} (APGR {metrics['apgr']:.3f})", **style)
-    curve = result["oracle"]["curve"]
-    ax.plot(np.array(curve["share"]) * 100, curve["quality"], color="black", linewidth=0.8, linestyle=":",
-            label=f"oracle (APGR {result['oracle']['apgr']:.3f})")
-    ax.axhline(result["strong_quality"], color="tab:red", linewidth=0.8, label=f"strong: {result['strong']}")
-    ax.axhline(result["weak_quality"], color="tab:blue", linewidth=0.8, label=f"weak: {result['weak']}")
-    ax.set_xlabel("strong-model calls (%)")
-    ax.set_ylabel("quality (mean score)")
-    ax.set_title(f"{Path(result['eval']['file']).name} (n={result['eval']['n']})")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    quality_curves_plot(result, path)

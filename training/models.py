@@ -1,9 +1,7 @@
-from django.conf import settings
 from django.db import models
-from pgvector.django import VectorField
 from django.db.models import Q
 
-from training.routers import ROUTER_KINDS
+from training.core.routers import ROUTER_KINDS
 
 
 class RouterVersion(models.Model):
@@ -47,18 +45,6 @@ class RouterVersion(models.Model):
     def __str__(self) -> str:
         scope = f" for {self.tenant}" if self.tenant_id else ""
         return f"{self.kind} v{self.pk}{scope} ({self.status})"
-
-
-class EmbeddingCacheEntry(models.Model):
-    """Every text is embedded once per backend, across imports, training and serving."""
-
-    backend = models.CharField(max_length=100)
-    text_sha256 = models.CharField(max_length=64)
-    embedding = VectorField(dimensions=settings.ROUTERHUB_EMBEDDING_DIM)
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["backend", "text_sha256"], name="embedding_cache_key")]
 
 
 class TrainingRun(models.Model):

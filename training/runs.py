@@ -1,56 +1,69 @@
-"""Training runs: retrain the routers on everything stored, evaluate candidates against the active
-versions, and promote through an evaluation gate. The Celery tasks in `training.tasks` are thin
-wrappers around these functions.
+"""Training runs: one lifecycle for every retraining (queued -> running -> succeeded / failed, with
+progress, log lines, heartbeat and error on the run's row, never in a Celery result backend).
+The Celery tasks in `training.tasks` are thin wrappers around these functions.
 
 A run is claimed by a conditional update (queued -> running), so a task delivered twice runs once.
-Candidates are written, and promoted, only at the end, in one transaction: a run that fails, times
-out or loses its worker never changes the active versions. A run whose heartbeat stops (its worker
-was killed) is failed by `training_runs_fail_stale`, which beat runs every few minutes.
+Its work (`_train_evaluate_promote`): train each kind on everything in its scope, evaluate the
+candidates and the versions they would replace on the same sets (`training.evaluation`), and apply
+the gate (`training.core.evaluation.gate_passes`). Candidates are written, and promoted, only at the
+end, in one transaction: a run that fails, times out or loses its worker never changes the active
+versions. A run whose heartbeat stops (its worker was killed) is failed by
+`training_runs_fail_stale`, which beat runs every few minutes.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from training.metrics import evaluate_win_rates
+from feedback.selectors import battles_load, newest_preference_id, tenant_ids_with_feedback
+from routerhub.audit.services import Action, audit_record
+from routerhub.tenants.selectors import tenants_active
+from training.core.evaluation import gate_passes
+from training.core.routers import TRAINABLE_KINDS
+from training.evaluation import evaluate_on_sets, evaluation_sets
 from training.models import RouterVersion, TrainingRun
-from training.routers import Router
-from training.selectors import battles_load, router_version_active, router_version_serving
-from training.services import (embeddings_for_texts, router_fit, router_for_version, router_version_activate,
-                               router_version_active_locked, router_version_create)
+from training.selectors import router_version_serving, training_run_in_progress, training_run_last_succeeded
+from training.services import (
+    PromotionError,
+    router_fit,
+    router_for_version,
+    router_version_create,
+    router_version_promote,
+)
 
 logger = logging.getLogger(__name__)
 Status = TrainingRun.Status
 
 
-@dataclass
-class EvaluationSet:
-    name: str
-    prompts: list[str]
-    strong: str
-    weak: str
-    strong_scores: np.ndarray
-    weak_scores: np.ndarray
-    embeddings: np.ndarray | None = None
+class TrainingRunBusy(ValueError):
+    """A run of this scope is already queued or running."""
 
 
-def training_run_queue(*, trigger: str = "manual", kinds=("sw", "mf"), tenant=None) -> TrainingRun:
-    """A queued run, sent to the training queue once the row is committed. With a tenant, the run
-    trains that tenant's own versions on the shared data plus its feedback (weighted
-    ROUTERHUB_OWN_DATA_WEIGHT); without, the global versions on the shared data."""
+def training_run_queue(*, trigger: str = "manual", kinds=TRAINABLE_KINDS, tenant=None, actor=None,
+                       via: str = "") -> TrainingRun:
+    """A queued run, sent to the training queue once the row is committed; with an audit row when
+    someone (`actor`, or `via`: the CLI) asked for it. With a tenant, the run trains that tenant's
+    own versions on the shared data plus its feedback (weighted ROUTERHUB_OWN_DATA_WEIGHT); without,
+    the global versions on the shared data. Raises TrainingRunBusy when the scope has one going."""
     from training.tasks import training_run
 
-    run = TrainingRun.objects.create(trigger=trigger, kinds=list(kinds), tenant=tenant,
-                                     time_limit_s=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S)
-    transaction.on_commit(lambda: training_run.delay(run.pk))
+    with transaction.atomic():
+        busy = training_run_in_progress(tenant=tenant)
+        if busy is not None:
+            raise TrainingRunBusy(f"Training run {busy.pk} for this scope is {busy.status}: wait for it to end.")
+        run = TrainingRun.objects.create(trigger=trigger, kinds=list(kinds), tenant=tenant,
+                                         time_limit_s=settings.ROUTERHUB_TRAINING_TIME_LIMIT_S)
+        if actor is not None or via:
+            audit_record(actor=actor, via=via, action=Action.RETRAIN_QUEUED, tenant=tenant,
+                         summary=f"training run {run.pk} queued ({', '.join(kinds)}; "
+                                 f"{tenant.slug if tenant else 'global'})", details={"run": run.pk})
+        transaction.on_commit(lambda: training_run.delay(run.pk))
     return run
 
 
@@ -109,9 +122,10 @@ def _heartbeat(run_id: int, stop: threading.Event) -> None:
 
 def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
     tenant = run.tenant
-    newest = newest_preference_id(tenant=tenant)  # read before loading: what training sees is at least this
+    tenant_id = tenant.pk if tenant else None
+    newest = newest_preference_id(tenant_id=tenant_id)  # read before loading: what training sees is at least this
     sets, holdout_shas = evaluation_sets(progress, tenant=tenant)
-    battles = battles_load(tenant_id=tenant.pk if tenant else None, exclude_prompt_sha256=holdout_shas)
+    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=holdout_shas)
     if len(battles) == 0:
         raise ValueError("no stored preferences to train on")
     counts = {"battles": len(battles), "prompts": len(battles.prompt_embeddings), "models": len(battles.models),
@@ -123,13 +137,15 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         base = 0.05 + 0.85 * position / len(run.kinds)
         step = 0.85 / len(run.kinds)
         router = router_fit(kind=kind, battles=battles, params=settings.ROUTERHUB_ROUTER_PARAMS.get(kind),
-                            progress=lambda f, m, kind=kind, base=base: progress(base + step * 0.7 * f, f"{kind}: {m}"))
+                            progress=lambda f, m, kind=kind, base=base, step=step: progress(base + step * 0.7 * f,
+                                                                                              f"{kind}: {m}"))
         progress(base + step * 0.7, f"{kind}: evaluating")
         # what the candidate would replace: in a tenant's run, the version serving the tenant now
         active = router_version_serving(kind=kind, tenant=tenant)
-        metrics[kind] = {"candidate": _evaluate(router, sets)}
+        metrics[kind] = {"candidate": evaluate_on_sets(router, sets)}
         if active is not None:
-            metrics[kind]["active"] = {"version": active.pk, **_evaluate(router_for_version(active, battles), sets)}
+            metrics[kind]["active"] = {"version": active.pk,
+                                       **evaluate_on_sets(router_for_version(active, battles), sets)}
         candidates[kind] = router
         progress(base + step, f"{kind}: " + ", ".join(f"{name} APGR {m['apgr']:.3f}"
                                                       for name, m in metrics[kind]["candidate"].items()))
@@ -142,8 +158,8 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                             data_params={"held_out_prompts": len(holdout_shas)}, training_run=run,
                                             tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
-            if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind]):
-                if candidate_promote(version=version, kind_metrics=metrics[kind]):
+            if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind], settings.ROUTERHUB_PROMOTION_MARGIN):
+                if candidate_promote(version=version, kind_metrics=metrics[kind], run=run):
                     promoted.append(version.pk)
         TrainingRun.objects.filter(pk=run.pk).update(
             status=Status.SUCCEEDED, finished=timezone.now(), progress=1.0, metrics=metrics, promoted=promoted,
@@ -151,159 +167,40 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                     + (f"; promoted {promoted}" if promoted else ""), log="\n".join(progress.lines))
 
 
-def candidate_promote(*, version: RouterVersion, kind_metrics: dict) -> bool:
-    """Promote a candidate that passed the gate, under its scope's lock, but only over the version
-    it was compared with: if an admin or another run promoted one meanwhile, the candidate waits
-    for an admin and `kind_metrics["gate_note"]` says why. Call inside the run's final transaction."""
-    tenant_id = version.tenant_id
-    serving = router_version_active_locked(kind=version.kind, tenant_id=tenant_id)
-    if serving is None and tenant_id is not None:
-        serving = router_version_active(kind=version.kind)  # the global version serves the tenant now
+def candidate_promote(*, version: RouterVersion, kind_metrics: dict, run: TrainingRun | None = None) -> bool:
+    """Promote a candidate that passed the gate, but only over the version it was compared with:
+    if an admin or another run promoted one meanwhile, the candidate waits for an admin and
+    `kind_metrics["gate_note"]` says why. Call inside the run's final transaction."""
     compared = (kind_metrics.get("active") or {}).get("version")
-    if (serving.pk if serving else None) != compared:
-        kind_metrics["gate_note"] = (f"not promoted: v{serving.pk if serving else None} became active during the "
-                                     f"run (the candidate was compared with v{compared}); an admin decides")
+    try:
+        with transaction.atomic():
+            router_version_promote(version=version, via=f"training run {run.pk}" if run else "training run",
+                                   expected_active=compared)
+    except PromotionError as exc:
+        kind_metrics["gate_note"] = f"not promoted: {exc}"
         return False
-    router_version_activate(version=version)
     return True
-
-
-def gate_passes(kind_metrics: dict, margin: float | None = None) -> bool:
-    """The evaluation gate: the candidate beats the active version by `margin` APGR on every set
-    both were evaluated on (no active version: it passes; no set: it does not)."""
-    margin = settings.ROUTERHUB_PROMOTION_MARGIN if margin is None else margin
-    candidate, active = kind_metrics.get("candidate") or {}, kind_metrics.get("active")
-    if not candidate:
-        return False
-    if active is None:
-        return True
-    shared = [name for name in candidate if name in active and name != "version"]
-    return bool(shared) and all(candidate[name]["apgr"] >= active[name]["apgr"] + margin for name in shared)
-
-
-def _evaluate(router: Router, sets: list[EvaluationSet]) -> dict:
-    out = {}
-    for eval_set in sets:
-        if np.mean(eval_set.strong_scores) == np.mean(eval_set.weak_scores):
-            continue  # e.g. a held-out slice of ties only: no gap to recover, APGR is undefined
-        try:
-            win_rates = router.predict_win_rate(eval_set.embeddings, strong=eval_set.strong, weak=eval_set.weak)
-        except KeyError:  # the router never saw one of the pair
-            continue
-        metrics = evaluate_win_rates(win_rates, eval_set.strong_scores, eval_set.weak_scores)
-        out[eval_set.name] = {key: metrics[key] for key in ("apgr", "cpt20", "cpt50", "cpt80", "auc", "curve")}
-        out[eval_set.name].update(n=len(eval_set.prompts), strong_quality=float(np.mean(eval_set.strong_scores)),
-                                  weak_quality=float(np.mean(eval_set.weak_scores)))
-    return out
-
-
-def evaluation_sets(progress=None, tenant=None) -> tuple[list[EvaluationSet], set[str]]:
-    """The configured score files (ROUTERHUB_EVAL_FILES), the time-ordered held-out slice of the
-    shared preferences and, for a tenant, the newest slice of its own feedback battles (in-domain:
-    what its routing will meet); also the held-out prompts' hashes, which training must leave out."""
-    from training.evaluation import eval_set_load
-
-    sets: list[EvaluationSet] = []
-    strong, weak = settings.ROUTERHUB_EVAL_STRONG, settings.ROUTERHUB_EVAL_WEAK
-    for path in settings.ROUTERHUB_EVAL_FILES:
-        loaded = eval_set_load(path, strong=strong, weak=weak)
-        if loaded.rows:
-            sets.append(EvaluationSet(name=path.rsplit("/", 1)[-1], prompts=loaded.prompts, strong=strong, weak=weak,
-                                      strong_scores=loaded.strong_scores, weak_scores=loaded.weak_scores))
-    holdout, holdout_shas = _holdout_slice(strong, weak)
-    if holdout is not None:
-        sets.append(holdout)
-    if tenant is not None:
-        own, own_shas = _holdout_slice(tenant.strong_model.name, tenant.weak_model.name, tenant=tenant)
-        if own is not None:
-            sets.append(own)
-            holdout_shas |= own_shas
-    for eval_set in sets:
-        if progress:
-            progress(0.02, f"embedding {len(eval_set.prompts)} prompts of {eval_set.name}")
-        eval_set.embeddings = embeddings_for_texts(eval_set.prompts)
-    return sets, holdout_shas
-
-
-def _holdout_slice(strong: str, weak: str, tenant=None) -> tuple[EvaluationSet | None, set[str]]:
-    """The newest ROUTERHUB_EVAL_HOLDOUT_SHARE of the shared prompts, or of `tenant`'s own prompts
-    (by their latest battle), held out of training; their strong-vs-weak battles become an
-    evaluation set (the winner scores 1, the loser 0, a tie 0.5 each). A shared slice with too few
-    battles of the pair is still held out (it stays the same slice as data grows); a tenant's is
-    not held out until it has ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN of them: its few labels are worth
-    more in training than in a measurement too small to trust."""
-    share = settings.ROUTERHUB_EVAL_HOLDOUT_SHARE
-    if share <= 0:
-        return None, set()
-    owner_sql, owner = ("p.tenant_id = %s", [tenant.pk]) if tenant is not None else ("p.tenant_id IS NULL", [])
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pp.text_sha256, max(p.id) AS newest FROM feedback_preference p "
-                       f"JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE {owner_sql} "
-                       "AND p.source NOT LIKE 'holdout:%%' GROUP BY pp.text_sha256 ORDER BY newest DESC", owner)
-        ordered = [row[0] for row in cursor.fetchall()]
-        held = set(ordered[:int(len(ordered) * share)])
-        if not held:
-            return None, set()
-        cursor.execute("SELECT pp.text_sha256, pp.text, p.model_a, p.model_b, p.winner FROM feedback_preference p "
-                       f"JOIN feedback_preferenceprompt pp ON pp.id = p.prompt_id WHERE {owner_sql} AND "
-                       "pp.text_sha256 = ANY(%s) AND ((p.model_a = %s AND p.model_b = %s) OR "
-                       "(p.model_a = %s AND p.model_b = %s)) ORDER BY p.id",
-                       owner + [list(held), strong, weak, weak, strong])
-        rows = cursor.fetchall()
-    if tenant is not None:
-        if len(rows) < settings.ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN:
-            return None, set()
-    elif len(rows) < settings.ROUTERHUB_EVAL_HOLDOUT_MIN:
-        return None, held  # too few battles of the pair to measure anything; still held out
-    prompts, strong_scores = [], []
-    for _sha, text, model_a, _model_b, winner in rows:
-        a_score = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}[winner]
-        prompts.append(text)
-        strong_scores.append(a_score if model_a == strong else 1.0 - a_score)
-    strong_scores = np.array(strong_scores)
-    name = f"held-out {tenant.slug} feedback" if tenant is not None else "held-out preferences"
-    return EvaluationSet(name=name, prompts=prompts, strong=strong, weak=weak,
-                         strong_scores=strong_scores, weak_scores=1.0 - strong_scores), held
-
-
-def newest_preference_id(*, tenant=None) -> int | None:
-    """The newest battle a run of this scope trains on (the shared ones, plus the tenant's own):
-    what scheduled retraining compares with the last good run's."""
-    from django.db.models import Max, Q
-
-    from feedback.models import Preference
-
-    owners = Q(tenant__isnull=True) | (Q(tenant=tenant) if tenant is not None else Q(pk__in=[]))
-    return Preference.objects.filter(owners).aggregate(newest=Max("id"))["newest"]
-
-
-def training_run_in_progress(*, tenant=None) -> TrainingRun | None:
-    """A run of this scope that is queued or running (a second one would race it to promote)."""
-    return TrainingRun.objects.filter(tenant=tenant, status__in=[Status.QUEUED, Status.RUNNING]).first()
 
 
 def scheduled_retrain_queue() -> list[str]:
     """One run per scope that has something new since its last good run and none queued or running:
     the global scope (shared data) and every active tenant with feedback of its own."""
-    from feedback.models import Preference
-    from routerhub.tenants.models import Tenant
-
     training_runs_fail_stale()
     said = []
-    tenants = [None] + list(Tenant.objects.filter(
-        active=True, pk__in=Preference.objects.filter(tenant__isnull=False).values("tenant_id")).order_by("pk"))
-    for tenant in tenants:
+    for tenant in [None] + tenants_active(ids=tenant_ids_with_feedback()):
         scope = tenant.slug if tenant else "global"
         if training_run_in_progress(tenant=tenant):
             said.append(f"{scope}: a run is already queued or running")
             continue
-        runs = TrainingRun.objects.filter(tenant=tenant)
-        newest = newest_preference_id(tenant=tenant)
-        last = runs.filter(status=Status.SUCCEEDED).order_by("-finished").first()
+        newest = newest_preference_id(tenant_id=tenant.pk if tenant else None)
+        last = training_run_last_succeeded(tenant=tenant)
         if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):
             said.append(f"{scope}: no new preferences")
             continue
-        said.append(f"{scope}: queued run {training_run_queue(trigger='schedule', tenant=tenant).pk}")
+        try:
+            said.append(f"{scope}: queued run {training_run_queue(trigger='schedule', tenant=tenant).pk}")
+        except TrainingRunBusy:
+            said.append(f"{scope}: a run is already queued or running")
     return said
 
 

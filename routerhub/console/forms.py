@@ -3,7 +3,7 @@ from django import forms
 from routerhub.console.selectors import PERIODS
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from training.routers import ROUTER_KINDS
+from training.core.routers import ROUTER_KINDS, TRAINABLE_KINDS
 
 
 class PeriodForm(forms.Form):
@@ -58,7 +58,7 @@ class RequestFilterForm(forms.Form):
 class RetrainForm(forms.Form):
     tenant = forms.ModelChoiceField(Tenant.objects.all(), required=False, empty_label="global (shared data)",
                                     to_field_name="slug")
-    kinds = forms.MultipleChoiceField(choices=[("sw", "SW"), ("mf", "MF")], initial=["sw", "mf"],
+    kinds = forms.MultipleChoiceField(choices=[(k, k.upper()) for k in TRAINABLE_KINDS], initial=list(TRAINABLE_KINDS),
                                       widget=forms.CheckboxSelectMultiple)
 
 

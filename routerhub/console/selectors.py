@@ -7,15 +7,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from feedback.models import Duel, Feedback
-from routerhub.console.models import AuditEvent
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import Tenant
+from training.core.calibration import (
+    strong_share_at,
+    strong_share_on_curve,
+    threshold_for_strong_share,
+    threshold_on_curve,
+)
+from training.core.evaluation import gate_passes
 from training.models import RouterVersion, TrainingRun
+from training.selectors import router_version_serving
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 ANSWERED = [RoutedRequest.Status.OK, RoutedRequest.Status.FALLBACK, RoutedRequest.Status.CLIENT_DISCONNECTED]
@@ -129,8 +137,6 @@ def win_rates_window(*, tenant: Tenant | None, since: datetime, until: datetime,
 
 
 def version_serving(*, tenant: Tenant, kind: str | None = None) -> RouterVersion | None:
-    from training.selectors import router_version_serving
-
     return router_version_serving(kind=kind or tenant.default_router_kind, tenant=tenant)
 
 
@@ -156,8 +162,6 @@ def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
     """The threshold that sends `strong_share` of the tenant's traffic to the strong model: the
     (1 − share) quantile of its recent win rates; with little traffic (< CALIBRATION_MIN), read off
     the serving version's evaluation curve (its thresholds at each share)."""
-    from training.calibration import threshold_for_strong_share
-
     if not 0.0 <= strong_share <= 1.0:
         raise ValueError("a strong-call share is in [0, 1]")
     recent = win_rates_recent(tenant=tenant)
@@ -169,10 +173,7 @@ def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
         raise ValueError(f"too little traffic ({len(recent)} routed requests, {CALIBRATION_MIN} needed) and no "
                          "evaluation curve on the serving router version: set a number instead")
     name, metrics = found
-    shares, thresholds = np.array(metrics["curve"]["share"]), np.array(metrics["curve"]["threshold"])
-    order = np.argsort(shares)
-    threshold = float(np.interp(strong_share, shares[order], thresholds[order]))
-    return Calibration(threshold, f"evaluation set “{name}” of v{version.pk}",
+    return Calibration(threshold_on_curve(metrics["curve"], strong_share), f"evaluation set “{name}” of v{version.pk}",
                        int(metrics.get("n", 0)))
 
 
@@ -193,11 +194,9 @@ def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
     found = _eval_curve(version_serving(tenant=tenant))
     share, basis = None, "no traffic and no evaluation curve"
     if len(recent) >= CALIBRATION_MIN:
-        share, basis = float(np.mean(recent >= threshold)), f"the tenant's last {len(recent)} routed requests"
+        share, basis = strong_share_at(recent, threshold), f"the tenant's last {len(recent)} routed requests"
     elif found is not None and "threshold" in found[1]["curve"]:
-        curve = found[1]["curve"]
-        order = np.argsort(curve["threshold"])
-        share = float(np.interp(threshold, np.array(curve["threshold"])[order], np.array(curve["share"])[order]))
+        share = strong_share_on_curve(found[1]["curve"], threshold)
         basis = f"evaluation set “{found[0]}”"
     quality, quality_range, quality_basis = None, None, "no evaluation curve on the serving version"
     if found is not None and share is not None:
@@ -237,23 +236,19 @@ def version_sets(version: RouterVersion, reference: RouterVersion | None) -> lis
 
 def gate_verdict(version: RouterVersion) -> dict | None:
     """What the evaluation gate said of this candidate in its training run, if it ran one."""
-    from training.runs import gate_passes
-
     run = version.training_run
     if run is None:
         return None
     for kind_metrics in (run.metrics or {}).values():
         if isinstance(kind_metrics, dict) and kind_metrics.get("candidate_version") == version.pk:
             active = kind_metrics.get("active")
-            return {"passes": gate_passes(kind_metrics), "against": active.get("version") if active else None,
+            return {"passes": gate_passes(kind_metrics, settings.ROUTERHUB_PROMOTION_MARGIN), "against": active.get("version") if active else None,
                     "promoted": version.pk in (run.promoted or [])}
     return None
 
 
 def run_results(run: TrainingRun) -> list[dict]:
     """Per kind: each set's APGR for the candidate and the version it would replace, and the gate."""
-    from training.runs import gate_passes
-
     out = []
     for kind, m in sorted((run.metrics or {}).items()):
         if not isinstance(m, dict):
@@ -262,7 +257,7 @@ def run_results(run: TrainingRun) -> list[dict]:
         sets = [{"name": name, "candidate": c.get("apgr"), "active": (active.get(name) or {}).get("apgr")}
                 for name, c in sorted((m.get("candidate") or {}).items()) if isinstance(c, dict)]
         out.append({"kind": kind, "candidate": m.get("candidate_version"), "active": active.get("version"),
-                    "sets": sets, "gate": gate_passes(m), "promoted": m.get("candidate_version") in (run.promoted or [])})
+                    "sets": sets, "gate": gate_passes(m, settings.ROUTERHUB_PROMOTION_MARGIN), "promoted": m.get("candidate_version") in (run.promoted or [])})
     return out
 
 
@@ -310,9 +305,6 @@ def arena_swapped(duel: Duel) -> bool:
 
 
 def audit_events(*, tenant=None, router_version=None, limit: int = 20):
-    rows = AuditEvent.objects.select_related("tenant")
-    if tenant is not None:
-        rows = rows.filter(tenant=tenant)
-    if router_version is not None:
-        rows = rows.filter(router_version=router_version)
-    return rows[:limit]
+    from routerhub.audit.selectors import audit_events as events
+
+    return events(tenant=tenant, router_version=router_version, limit=limit)

@@ -14,15 +14,25 @@ from django.views import View
 
 from feedback.models import Duel
 from routerhub.console import charts, selectors, services
-from routerhub.console.forms import (ApiKeyForm, ArenaForm, PeriodForm, RequestFilterForm, RetrainForm,
-                                     TenantSettingsForm, ThresholdForm)
+from routerhub.console.forms import (
+    ApiKeyForm,
+    ArenaForm,
+    PeriodForm,
+    RequestFilterForm,
+    RetrainForm,
+    TenantSettingsForm,
+    ThresholdForm,
+)
 from routerhub.gateway.models import RoutedRequest
+from routerhub.tenants import services as tenant_services
 from routerhub.tenants.models import ApiKey, Tenant
+from training.core.routers import TRAINABLE_KINDS
 from training.models import RouterVersion, TrainingRun
-from training.routers import ROUTER_KINDS
+from training.runs import TrainingRunBusy, training_run_queue
 from training.selectors import router_version_serving
+from training.services import PromotionError, router_version_promote, router_version_rollback
 
-TRAINED_KINDS = [k for k in ROUTER_KINDS if k != "random"]
+TRAINED_KINDS = list(TRAINABLE_KINDS)
 
 
 class StaffView(AccessMixin, View):
@@ -133,17 +143,17 @@ class TenantDetailView(StaffView):
                 return self._render(request, tenant, form, status=400)
             how = "number" if calibration is None else (
                 f"target strong share {form.cleaned_data['value']:g}% on {calibration.basis}")
-            services.tenant_threshold_set(tenant=tenant, threshold=threshold, actor=request.user, how=how,
-                                          details={"calibration_n": calibration.n} if calibration else None)
+            tenant_services.tenant_threshold_set(tenant=tenant, threshold=threshold, actor=request.user, how=how,
+                                                 details={"calibration_n": calibration.n} if calibration else None)
             messages.success(request, f"Threshold set to {threshold:.4f} ({how}).")
         elif action == "settings":
             settings_form = TenantSettingsForm(request.POST, instance=Tenant.objects.get(pk=tenant.pk))
             if not settings_form.is_valid():
                 return self._render(request, tenant, ThresholdForm(), settings_form=settings_form, status=400)
             try:
-                services.tenant_settings_update(tenant=tenant, actor=request.user, **{
+                tenant_services.tenant_settings_update(tenant=tenant, actor=request.user, **{
                     name: settings_form.cleaned_data[name] for name in settings_form.Meta.fields})
-            except services.ConsoleError as exc:
+            except tenant_services.TenantSettingsError as exc:
                 settings_form.add_error(None, str(exc))
                 return self._render(request, tenant, ThresholdForm(), settings_form=settings_form, status=400)
             messages.success(request, "Settings saved.")
@@ -151,12 +161,13 @@ class TenantDetailView(StaffView):
             key_form = ApiKeyForm(request.POST)
             if not key_form.is_valid():
                 return self._render(request, tenant, ThresholdForm(), key_form=key_form, status=400)
-            created = services.key_create(tenant=tenant, name=key_form.cleaned_data["name"], actor=request.user)
+            created = tenant_services.api_key_create(tenant=tenant, name=key_form.cleaned_data["name"],
+                                                     actor=request.user)
             # shown on this response only: the key is not stored, so it cannot be shown again
             return self._render(request, tenant, ThresholdForm(), new_key=created.raw_key)
         elif action == "revoke_key":
             api_key = get_object_or_404(ApiKey, pk=request.POST.get("key"), tenant=tenant)
-            services.key_revoke(api_key=api_key, actor=request.user)
+            tenant_services.api_key_revoke(api_key=api_key, actor=request.user)
             messages.success(request, f"Key {api_key.prefix}… revoked.")
         else:
             return self._render(request, tenant, ThresholdForm(), status=400)
@@ -239,14 +250,14 @@ class RouterActionView(StaffView):
         _require(request, action)
         try:
             if action == "promote":
-                services.version_promote(version=version, actor=request.user)
+                router_version_promote(version=version, actor=request.user)
                 messages.success(request, f"{version.kind.upper()} v{version.pk} is active. Web processes pick it up "
                                           "within seconds.")
             else:
-                back = services.version_roll_back(version=version, actor=request.user)
+                back = router_version_rollback(version=version, actor=request.user)
                 messages.success(request, "Rolled back: " + (f"v{back.pk} is active again." if back else
                                                                 "the tenant is served by the global version."))
-        except services.ConsoleError as exc:
+        except PromotionError as exc:
             messages.error(request, str(exc))
         return redirect("console:router", pk=version.pk)
 
@@ -268,9 +279,9 @@ class TrainingListView(StaffView):
             return render(request, "console/training.html", {
                 "runs": selectors.runs_recent(), "form": form, "schedule": self._schedule()}, status=400)
         try:
-            run = services.retrain_queue(actor=request.user, tenant=form.cleaned_data["tenant"],
-                                         kinds=form.cleaned_data["kinds"])
-        except services.ConsoleError as exc:
+            run = training_run_queue(trigger="manual", actor=request.user, tenant=form.cleaned_data["tenant"],
+                                     kinds=form.cleaned_data["kinds"])
+        except TrainingRunBusy as exc:
             messages.error(request, str(exc))
             return redirect("console:training")
         messages.success(request, f"Training run {run.pk} queued.")

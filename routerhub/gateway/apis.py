@@ -10,12 +10,15 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from routerhub.errors import ApiError
 from routerhub.gateway.models import RoutedRequest
-from routerhub.gateway.schemas import (ChatCompletionRequestSerializer, ChatCompletionResponseSerializer,
-                                       chat_request_parse)
+from routerhub.gateway.schemas import (
+    ChatCompletionRequestSerializer,
+    ChatCompletionResponseSerializer,
+    chat_request_parse,
+)
 from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
 from routerhub.gateway.services import GatewayCall, chat_completion
-from routerhub.ops.errors import ApiError
 
 
 class ModelListApi(APIView):

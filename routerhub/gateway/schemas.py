@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from rest_framework import serializers
 
-from routerhub.ops.errors import ApiError
+from routerhub.errors import ApiError
+from routerhub.tenants.upstream import message_text
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
@@ -34,16 +35,6 @@ class ChatRequest:
             if text:
                 return text
         return ""
-
-
-def message_text(content) -> str:
-    """The text of a message `content`: a string, or a list of content parts (text parts joined)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(part.get("text", "") for part in content
-                         if isinstance(part, dict) and isinstance(part.get("text"), str))
-    return ""
 
 
 def _invalid(message: str, param: str | None, code: str = "invalid_request") -> ApiError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from training.routers import ROUTER_KINDS
+from training.core.routers import ROUTER_KINDS
 
 
 def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
@@ -21,3 +21,8 @@ def request_for_tenant(*, tenant: Tenant, request_id, details: bool = False) -> 
     if details:
         rows = rows.select_related("feedback", "duel").prefetch_related("preferences")
     return rows.first()
+
+
+def routed_prompts(*, tenant: Tenant) -> list[str]:
+    """The routed prompts of every request the tenant sent (oldest first)."""
+    return list(RoutedRequest.objects.filter(tenant=tenant).order_by("created").values_list("routed_prompt", flat=True))

@@ -12,33 +12,33 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Iterator
 
 import openai
 from django.conf import settings
 from django.db import connection, transaction
 
+from feedback.duels import duel_maybe_create
+from routerhub.embeddings.services import embedding_cache_entry_store
+from routerhub.errors import error_body
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest
-from routerhub.gateway.upstream import (TransportError, UpstreamClientError, UpstreamResult, UpstreamUnavailable,
-                                       complete)
-from routerhub.ops.errors import error_body
-from routerhub.ops.simupstream import count_tokens
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
-from training.models import EmbeddingCacheEntry
+from routerhub.tenants.upstream import (
+    TransportError,
+    UpstreamClientError,
+    UpstreamResult,
+    UpstreamUnavailable,
+    answer_text,
+    complete,
+    count_tokens,
+    endpoint_cost,
+    message_text,
+)
 
 logger = logging.getLogger(__name__)
 Status = RoutedRequest.Status
-
-
-def request_cost(endpoint: ModelEndpoint | None, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """USD from the endpoint's prices per million tokens."""
-    if endpoint is None:
-        return Decimal(0)
-    return ((endpoint.input_price_per_mtok * prompt_tokens + endpoint.output_price_per_mtok * completion_tokens)
-            / Decimal(1_000_000)).quantize(Decimal("0.00000001"))
 
 
 @dataclass
@@ -81,14 +81,14 @@ class GatewayCall:
             threshold=d.threshold if d else None, chosen_model=d.chosen.name if d else "",
             served_model=served.name if served else "", fallback=fallback, answer=answer, status=status,
             http_status=http_status, error=error, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cost=request_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
+            cost=endpoint_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
             upstream_latency_ms=upstream_ms)
         with transaction.atomic():
             if not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
                 with connection.cursor() as cursor:  # see settings: no WAL flush wait on the request path
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if d is not None and d.cache_entry is not None:
-                EmbeddingCacheEntry.objects.bulk_create([d.cache_entry], ignore_conflicts=True)
+                embedding_cache_entry_store(d.cache_entry)
             row.save(force_insert=True)
             if status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0:
                 _duel_maybe_create(row)
@@ -102,8 +102,6 @@ class GatewayCall:
 def _duel_maybe_create(row: RoutedRequest) -> None:
     """Exploration (feedback.duels): the fetch of the other answer is queued when this commits.
     A failure here costs the duel, never the request or its log row."""
-    from feedback.duels import duel_maybe_create
-
     try:
         with transaction.atomic():  # a savepoint: the log row stays whatever happens here
             duel_maybe_create(request=row)
@@ -153,14 +151,6 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     return Outcome(200, headers, body=body)
 
 
-def answer_text(body: dict) -> str:
-    """The first choice's message text of a chat completion body ("" when there is none)."""
-    try:
-        return body["choices"][0]["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ""
-
-
 def _tokens(usage: dict | None, key: str, estimate) -> int:
     """The upstream's token count, or an estimate when it reports none."""
     value = (usage or {}).get(key)
@@ -168,8 +158,6 @@ def _tokens(usage: dict | None, key: str, estimate) -> int:
 
 
 def _estimate_prompt_tokens(request: ChatRequest) -> int:
-    from routerhub.gateway.schemas import message_text
-
     return sum(count_tokens(message_text(m.get("content"))) + 4 for m in request.messages) + 3
 
 

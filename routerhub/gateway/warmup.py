@@ -7,14 +7,14 @@ import time
 
 from django.db import connection
 
+from routerhub.embeddings.services import embedder_get
+from routerhub.gateway.registry import registry
+
 logger = logging.getLogger(__name__)
 
 
 def serving_warm() -> float:
     """Seconds it took. Safe to call while requests are served (they share the same locks)."""
-    from routerhub.gateway.routing import registry
-    from training.services import embedder_get
-
     started = time.perf_counter()
     try:
         embedder_get().embed(["warm-up"])

@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
-from routerhub.console.services import audit, key_create, key_revoke
+from routerhub.audit.services import audit_record
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
+from routerhub.tenants.services import api_key_create, api_key_revoke
 
 
 @admin.register(ModelEndpoint)
@@ -38,13 +39,13 @@ class TenantAdmin(admin.ModelAdmin):
         if change and form.changed_data:
             changes = {name: str(form.cleaned_data.get(name)) for name in form.changed_data}
             action = "threshold_changed" if form.changed_data == ["routing_threshold"] else "tenant_updated"
-            audit(actor=request.user, action=action, tenant=obj, details={"via": "admin", **changes},
-                  summary=f"{obj.slug}: " + ", ".join(f"{k} → {v}" for k, v in changes.items()) + " (admin)")
+            audit_record(actor=request.user, via="admin", action=action, tenant=obj, details=changes,
+                         summary=f"{obj.slug}: " + ", ".join(f"{k} → {v}" for k, v in changes.items()) + " (admin)")
 
     @admin.action(description="Create an API key (shown once)")
     def create_api_key(self, request, queryset):
         for tenant in queryset:
-            created = key_create(tenant=tenant, name=f"admin:{request.user.get_username()}", actor=request.user)
+            created = api_key_create(tenant=tenant, name=f"admin:{request.user.get_username()}", actor=request.user)
             self.message_user(request, f"New key for {tenant.slug} (copy it now, it is not stored): "
                                        f"{created.raw_key}", messages.WARNING)
 
@@ -62,4 +63,4 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
         for api_key in queryset:
-            key_revoke(api_key=api_key, actor=request.user)
+            api_key_revoke(api_key=api_key, actor=request.user)

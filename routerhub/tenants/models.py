@@ -3,7 +3,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from training.routers import ROUTER_KINDS
+from training.core.routers import ROUTER_KINDS
 
 ROUTER_KIND_CHOICES = [(kind, kind.upper()) for kind in ROUTER_KINDS]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from routerhub.tenants.models import ApiKey
+from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from routerhub.tenants.services import api_key_hash
 
 # last_used is written at most this often per key, so authentication stays one read per request.
@@ -58,3 +58,20 @@ def api_key_cache_clear() -> None:
     """Forget cached keys (after a revocation or a tenant change in this process)."""
     with _cache_lock:
         _cache.clear()
+
+
+def tenants_active(*, ids=None) -> list[Tenant]:
+    """Active tenants (of `ids`, when given), oldest first."""
+    rows = Tenant.objects.filter(active=True)
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids))
+    return list(rows.order_by("pk"))
+
+
+def endpoint_by_name(name: str) -> ModelEndpoint | None:
+    """The active endpoint that serves model `name`, if any."""
+    return ModelEndpoint.objects.filter(name=name, active=True).first()
+
+
+def tenant_by_slug(slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from routerhub.audit.services import Action, audit_record
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 
 KEY_PREFIX = "rh-"
@@ -24,22 +25,84 @@ class CreatedApiKey:
     raw_key: str  # shown once, never stored
 
 
+class TenantSettingsError(ValueError):
+    """A change of a tenant's settings or keys that is refused; nothing was changed."""
+
+
 @transaction.atomic
-def api_key_create(*, tenant: Tenant, name: str, raw_key: str | None = None) -> CreatedApiKey:
-    """Create a key for `tenant`. `raw_key` lets deployments fix a known key (demo, scripts)."""
+def api_key_create(*, tenant: Tenant, name: str, raw_key: str | None = None, actor=None,
+                   via: str = "") -> CreatedApiKey:
+    """Create a key for `tenant` (audited when a person, `actor`, or a tool, `via`, asks). `raw_key`
+    lets deployments fix a known key (demo, scripts)."""
+    if not name.strip():
+        raise TenantSettingsError("Give the key a name (who or what uses it).")
     raw_key = raw_key or KEY_PREFIX + secrets.token_urlsafe(32)
     if len(raw_key) < 20:
         raise ValueError("an API key must be at least 20 characters long")
-    api_key = ApiKey.objects.create(tenant=tenant, name=name, prefix=raw_key[:10], key_hash=api_key_hash(raw_key))
+    api_key = ApiKey.objects.create(tenant=tenant, name=name.strip()[:128], prefix=raw_key[:10],
+                                    key_hash=api_key_hash(raw_key))
+    if actor is not None or via:
+        audit_record(actor=actor, via=via, action=Action.KEY_CREATED, tenant=tenant,
+                     summary=f"{tenant.slug}: key {api_key.prefix}… ({api_key.name}) created",
+                     details={"key": api_key.pk})
     return CreatedApiKey(api_key=api_key, raw_key=raw_key)
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
+def api_key_revoke(*, api_key: ApiKey, actor=None, via: str = "") -> ApiKey:
+    if api_key.revoked_at is not None:
+        return api_key
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, via=via, action=Action.KEY_REVOKED, tenant=api_key.tenant,
+                 summary=f"{api_key.tenant.slug}: key {api_key.prefix}… ({api_key.name}) revoked",
+                 details={"key": api_key.pk})
     return api_key
+
+
+TENANT_FIELDS = ("default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "active")
+
+
+@transaction.atomic
+def tenant_threshold_set(*, tenant: Tenant, threshold: float, actor=None, via: str = "", how: str = "number",
+                         details: dict | None = None) -> Tenant:
+    """Set the routing threshold (web processes pick it up within ROUTERHUB_AUTH_CACHE_S)."""
+    if not 0.0 <= threshold <= 1.0:
+        raise TenantSettingsError("A threshold is a number in [0, 1].")
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    before = tenant.routing_threshold
+    tenant.routing_threshold = float(threshold)
+    tenant.save(update_fields=["routing_threshold", "updated"])
+    audit_record(actor=actor, via=via, action=Action.THRESHOLD_CHANGED, tenant=tenant,
+          summary=f"{tenant.slug}: threshold {before:.4f} → {threshold:.4f} ({how})",
+          details={"before": before, "after": threshold, "how": how, **(details or {})})
+    return tenant
+
+
+@transaction.atomic
+def tenant_settings_update(*, tenant: Tenant, actor=None, via: str = "", **fields) -> Tenant:
+    """Router kind, duel rate, strong / weak / judge model, active: only what changed is audited."""
+    unknown = set(fields) - set(TENANT_FIELDS)
+    if unknown:
+        raise TenantSettingsError(f"Not a tenant setting: {', '.join(sorted(unknown))}.")
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    changed = {}
+    for name, value in fields.items():
+        if getattr(tenant, name) != value:
+            changed[name] = (str(getattr(tenant, name)), str(value))
+            setattr(tenant, name, value)
+    if (fields.get("strong_model") or tenant.strong_model) == (fields.get("weak_model") or tenant.weak_model):
+        raise TenantSettingsError("The strong and the weak model must differ.")
+    if not changed:
+        return tenant
+    tenant.full_clean()
+    tenant.save()
+    audit_record(actor=actor, via=via, action=Action.TENANT_UPDATED, tenant=tenant,
+          summary=f"{tenant.slug}: " + ", ".join(f"{k} {a} → {b}" for k, (a, b) in changed.items()),
+          details={k: {"before": a, "after": b} for k, (a, b) in changed.items()})
+    return tenant
+
+
 
 
 # --- The demo: a staff user, a tenant with a key, and the canonical strong/weak pair.

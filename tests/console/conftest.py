@@ -66,9 +66,11 @@ def seed() -> Seeded:
     run.metrics = {"mf": {"candidate": curve_metrics(0.60), "active": {"version": v1.pk, **curve_metrics(0.55)},
                           "candidate_version": v2.pk}}
     run.save()
-    from training.services import router_version_activate
+    from routerhub.audit.models import AuditEvent
+    from training.services import router_version_promote
 
-    router_version_activate(version=v1)
+    router_version_promote(version=v1, via="test seed")
+    AuditEvent.objects.all().delete()  # the seed's own promotion is not what the tests look at
     duel = Duel.objects.create(request=rows[0], tenant=tenant, model_a=tenant.strong_model.name,
                                model_b=tenant.weak_model.name, answer_a="strong answer", answer_b="weak answer",
                                status=Duel.Status.AWAITING_LABEL)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from feedback.models import Duel
-from routerhub.console.models import AuditEvent
+from routerhub.audit.models import AuditEvent
 from routerhub.tenants.models import Tenant
 from tests.console.conftest import WIN_RATES, make_operator, seed
 from training.models import RouterVersion

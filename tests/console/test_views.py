@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from feedback.models import Duel, Preference
-from routerhub.console.models import AuditEvent
+from routerhub.audit.models import AuditEvent
 from routerhub.tenants.models import ApiKey, Tenant
 from tests.console.conftest import WIN_RATES
 from training.models import RouterVersion, TrainingRun

@@ -4,10 +4,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from feedback.importers import parse_file, score_battles
 from feedback.models import Preference, PreferencePrompt
-from feedback.services import preferences_import
-from training.models import EmbeddingCacheEntry
+from feedback.store import preferences_import
+from routerhub.embeddings.models import EmbeddingCacheEntry
+from training.core.datasets import parse_file, score_battles
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -85,7 +85,7 @@ def test_a_missing_file_exits_2():
 
 @pytest.mark.django_db
 def test_prompts_embedded_by_another_embedder_are_reembedded():
-    from feedback.services import preference_prompts_reembed
+    from feedback.store import preference_prompts_reembed
 
     preferences_import(path=FIXTURES / "arena.csv")
     PreferencePrompt.objects.update(embedding_backend="some-old-embedder", embedding=[0.0] * 383 + [1.0])

@@ -2,7 +2,7 @@
 import pytest
 
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
-from routerhub.ops.simupstream import SimConfig, SimState
+from routerhub.devtools.simupstream import SimConfig, SimState
 
 
 def test_the_prompt_is_mt_bench_pairwise():

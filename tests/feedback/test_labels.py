@@ -1,7 +1,7 @@
-"""The signal -> battle rules (feedback.labels), case by case."""
+"""The signal -> battle rules (training.core.labels), case by case."""
 import pytest
 
-from feedback.labels import Battle, battle_from_preference, battle_from_thumbs
+from training.core.labels import Battle, battle_from_preference, battle_from_thumbs
 
 PAIR = dict(strong_model="gpt-4", weak_model="mixtral")
 

@@ -15,11 +15,12 @@ import numpy as np
 import openai
 import pytest
 
+from routerhub.embeddings.services import embeddings_for_texts
 from routerhub.gateway import routing
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import api_key_create
-from training.routers import Battles, MFRouter
-from training.services import embeddings_for_texts, router_version_activate, router_version_create
+from training.core.routers import Battles, MFRouter
+from training.services import router_version_create, router_version_promote
 
 HARD = [
     "Prove that the square root of 2 is irrational, step by step.",
@@ -88,7 +89,7 @@ def train_mf_version(activate: bool = True, flip: bool = False):
     router = MFRouter(dim=16, epochs=150, batch_size=16, lr=1e-2, noise=0.0).fit(battles)
     version = router_version_create(router=router, battles=battles)
     if activate:
-        router_version_activate(version=version)
+        router_version_promote(version=version)
         routing.registry.reload()
     return version
 

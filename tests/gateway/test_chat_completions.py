@@ -7,11 +7,11 @@ import httpx
 import openai
 import pytest
 
+from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create, api_key_revoke
 from tests.gateway.conftest import EASY, HARD, make_tenant
-from training.embeddings import text_sha256
-from training.models import EmbeddingCacheEntry
+from training.core.embeddings import text_sha256
 
 Status = RoutedRequest.Status
 

@@ -11,16 +11,16 @@ import httpx
 import openai
 import pytest
 
-from feedback.importers import ParsedBattle
-from feedback.services import preferences_store
+from feedback.selectors import battles_load
+from feedback.store import preferences_store
 from routerhub.gateway import routing
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create
 from tests.conftest import REPO, child_env, free_port, stop_process, wait_for_http
 from tests.gateway.conftest import EASY, HARD, make_tenant, train_mf_version
-from training.routers import SWRankingRouter
-from training.selectors import battles_load
-from training.services import router_version_activate, router_version_create
+from training.core.datasets import ParsedBattle
+from training.core.routers import SWRankingRouter
+from training.services import router_version_create, router_version_promote
 
 
 def battle(prompt: str, winner: str, source: str = "test", n: int = 0) -> ParsedBattle:
@@ -76,7 +76,7 @@ def test_promotion_is_picked_up_without_restart(gunicorn, sim):
     for thread in threads:
         thread.start()
     time.sleep(0.3)
-    router_version_activate(version=second)
+    router_version_promote(version=second)
     picked_up = wait_for(f"mf:v{second.pk}")
     time.sleep(0.3)
     stop.set()
@@ -95,7 +95,7 @@ def test_promotion_is_picked_up_without_restart(gunicorn, sim):
 def sw_activate():
     battles = battles_load()
     version = router_version_create(router=SWRankingRouter().fit(battles), battles=battles)
-    router_version_activate(version=version)
+    router_version_promote(version=version)
     routing.registry.reload()
     return version
 

@@ -1,7 +1,7 @@
 """Synthetic battles whose answer is known: model A wins on one cluster of prompts, B on another."""
 import numpy as np
 
-from training.routers import Battles
+from training.core.routers import Battles
 
 
 def unit(x):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from training.embeddings import MiniLMEmbedder, OpenAIEmbedder
-from training.models import EmbeddingCacheEntry
-from training.services import embedder_get, embeddings_for_texts
+from routerhub.embeddings.models import EmbeddingCacheEntry
+from routerhub.embeddings.services import embedder_get, embeddings_for_texts
+from training.core.embeddings import MiniLMEmbedder, OpenAIEmbedder
 
 TEXTS = ["Hi", "What is the capital of France?",
          "Explain, step by step, how a binary search tree keeps itself balanced after many insertions. " * 6, ""]
@@ -71,7 +71,7 @@ def test_unknown_runtime_is_refused():
 def test_micro_batcher_embeds_concurrent_texts_together_and_returns_each_its_row(onnx_embedder):
     import threading
 
-    from training.embeddings import MicroBatcher
+    from training.core.embeddings import MicroBatcher
 
     texts = [f"question number {i}: how do rivers form {'deltas' if i % 2 else 'canyons'}?" for i in range(24)]
     expected = onnx_embedder.embed(texts)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from training.calibration import strong_share_at, threshold_for_strong_share
-from training.metrics import apgr, auc, cpt, evaluate_win_rates, oracle, quality_curve, random_baseline
+from training.core.calibration import strong_share_at, threshold_for_strong_share
+from training.core.metrics import apgr, auc, cpt, evaluate_win_rates, oracle, quality_curve, random_baseline
 
 # Four queries. Strong is right on all; weak only on queries 2 and 3.
 STRONG = np.array([1.0, 1.0, 1.0, 1.0])

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from feedback.services import preferences_import
+from feedback.store import preferences_import
 from routerhub.gateway import routing
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from tests.conftest import FIXTURES
@@ -15,7 +15,7 @@ from tests.gateway.conftest import HARD, gateway, make_tenant, mf_version, train
 from training.models import RouterVersion, TrainingRun
 from training.runs import training_run_execute
 from training.selectors import router_version_serving
-from training.services import RollbackError, router_version_activate, router_version_rollback
+from training.services import PromotionError, router_version_promote, router_version_rollback
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ACTIVE = RouterVersion.Status.ACTIVE
@@ -35,31 +35,36 @@ def test_a_tenants_own_version_serves_it_and_nobody_else(gateway, mf_version):
     own = train_mf_version(activate=False, flip=True)
     own.tenant = gateway.tenant
     own.save()
-    router_version_activate(version=own)
+    router_version_promote(version=own)
     routing.registry.reload()
     assert served_by(gateway, gateway.key) == f"mf:v{own.pk}"
     assert served_by(gateway, other_key) == f"mf:v{mf_version.pk}"  # the global version
     assert RouterVersion.objects.get(pk=mf_version.pk).status == ACTIVE  # scopes do not retire each other
     # rolling the tenant's version back hands it to the global version again, without a restart
-    assert router_version_rollback(kind="mf", tenant=gateway.tenant) is None
+    assert router_version_rollback(version=own) is None
     routing.registry.reload()
     assert served_by(gateway, gateway.key) == f"mf:v{mf_version.pk}"
+
+
+def active(kind: str = "mf") -> RouterVersion:
+    return RouterVersion.objects.get(kind=kind, tenant__isnull=True, status=ACTIVE)
 
 
 def test_promotion_and_rollback_walk_the_history():
     versions = [RouterVersion.objects.create(kind="mf") for _ in range(3)]
     for version in versions:
-        router_version_activate(version=version)
-    assert RouterVersion.objects.get(status=ACTIVE).pk == versions[2].pk
-    assert router_version_rollback(kind="mf").pk == versions[1].pk
-    assert router_version_rollback(kind="mf").pk == versions[0].pk  # not back to v3: back in history
-    with pytest.raises(RollbackError):
-        router_version_rollback(kind="mf")  # the first global version: no router at all is never an option
-    assert RouterVersion.objects.get(status=ACTIVE).pk == versions[0].pk
-    router_version_activate(version=versions[2])  # promoting a retired version again
-    assert router_version_rollback(kind="mf").pk == versions[0].pk
-    with pytest.raises(RollbackError):
-        router_version_rollback(kind="sw")  # nothing active
+        router_version_promote(version=version)
+    assert active().pk == versions[2].pk
+    assert router_version_rollback(version=active()).pk == versions[1].pk
+    assert router_version_rollback(version=active()).pk == versions[0].pk  # not back to v3: back in history
+    with pytest.raises(PromotionError):
+        router_version_rollback(version=active())  # the first global version: no router at all is never an option
+    assert active().pk == versions[0].pk
+    router_version_promote(version=versions[2])  # promoting a retired version again
+    assert router_version_rollback(version=active()).pk == versions[0].pk
+    sw = RouterVersion.objects.create(kind="sw")
+    with pytest.raises(PromotionError):
+        router_version_rollback(version=sw)  # nothing active
 
 
 def pair_tenant(slug: str) -> Tenant:
@@ -116,7 +121,7 @@ def test_admin_promotes_and_rolls_back_in_one_click(admin_client):
     response = admin_client.post(url, {"action": "roll_back", "_selected_action": [first.pk]}, follow=True)
     assert "nothing to roll back to" in response.content.decode()
     assert RouterVersion.objects.get(status=ACTIVE).pk == first.pk
-    from routerhub.console.models import AuditEvent  # the admin's changes are audited as the console's
+    from routerhub.audit.models import AuditEvent  # the admin's changes are audited as the console's
 
     assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
         "version_promoted", "version_promoted", "version_rolled_back"]
@@ -130,14 +135,14 @@ def test_concurrent_promotions_in_one_scope_run_one_after_the_other():
     from django.db import connection
 
     first = RouterVersion.objects.create(kind="mf")
-    router_version_activate(version=first)
+    router_version_promote(version=first)
     candidates = [RouterVersion.objects.create(kind="mf") for _ in range(4)]
     errors, barrier = [], threading.Barrier(len(candidates))
 
     def promote(version):
         try:
             barrier.wait()
-            router_version_activate(version=version)
+            router_version_promote(version=version)
         except Exception as exc:  # noqa: BLE001 - collected and asserted on below
             errors.append(exc)
         finally:
@@ -161,18 +166,18 @@ def test_concurrent_promotions_in_one_scope_run_one_after_the_other():
 def test_a_rollback_of_a_version_no_longer_active_changes_nothing():
     first, second, third = (RouterVersion.objects.create(kind="mf") for _ in range(3))
     for version in (first, second):
-        router_version_activate(version=version)
-    router_version_activate(version=third)  # promoted while someone looked at v2's confirmation page
-    with pytest.raises(RollbackError):
-        router_version_rollback(kind="mf", expected=second)
+        router_version_promote(version=version)
+    router_version_promote(version=third)  # promoted while someone looked at v2's confirmation page
+    with pytest.raises(PromotionError):
+        router_version_rollback(version=second)
     assert RouterVersion.objects.get(status=ACTIVE).pk == third.pk
 
 
 def test_a_held_out_slice_of_ties_only_is_skipped_not_a_failed_run(settings):
     """Thumbs up on weak answers are ties: a slice of nothing else has no strong-weak gap, so APGR
     is undefined there (NaN, which Postgres' jsonb refuses); the run leaves that set out."""
-    from feedback.importers import ParsedBattle
-    from feedback.services import preferences_store
+    from feedback.store import preferences_store
+    from training.core.datasets import ParsedBattle
 
     settings.ROUTERHUB_EVAL_FILES = []
     settings.ROUTERHUB_ROUTER_PARAMS = {"mf": {"epochs": 2, "batch_size": 32}}
@@ -191,10 +196,10 @@ def test_auto_promotion_happens_only_over_the_version_the_candidate_was_compared
     from training.runs import candidate_promote
 
     compared, meanwhile = RouterVersion.objects.create(kind="mf"), RouterVersion.objects.create(kind="mf")
-    router_version_activate(version=compared)
+    router_version_promote(version=compared)
     candidate = RouterVersion.objects.create(kind="mf")
     metrics = {"candidate": {"eval": {"apgr": 0.7}}, "active": {"version": compared.pk, "eval": {"apgr": 0.6}}}
-    router_version_activate(version=meanwhile)  # an admin promoted another one during the run
+    router_version_promote(version=meanwhile)  # an admin promoted another one during the run
     assert not candidate_promote(version=candidate, kind_metrics=metrics)
     assert RouterVersion.objects.get(status=ACTIVE).pk == meanwhile.pk and "an admin decides" in metrics["gate_note"]
     metrics["active"]["version"] = meanwhile.pk  # compared with what serves now: promoted

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from tests.training.synthetic import two_cluster_battles, unit
-from training.routers import ROUTERS, Battles, MFRouter, RandomRouter, Router, SWRankingRouter
-from training.routers.bradley_terry import bt_ratings, pair_statistics
-from training.routers.sw import sw_win_rate_from_neighbors
+from training.core.routers import ROUTERS, Battles, MFRouter, RandomRouter, Router, SWRankingRouter, UnknownModel
+from training.core.routers.bradley_terry import bt_ratings, pair_statistics
+from training.core.routers.sw import sw_win_rate_from_neighbors
 
 
 def near(centers, rng, which, n=20, noise=0.15):
@@ -18,7 +18,9 @@ def test_router_prefers_the_model_that_wins_near_the_query(router):
     strong_side = router.predict_win_rate(near(centers, rng, 0), strong="strong", weak="weak")
     weak_side = router.predict_win_rate(near(centers, rng, 1), strong="strong", weak="weak")
     assert (strong_side > 0.5).all() and (weak_side < 0.5).all()
-    assert router.route(strong_side, 0.5).all() and not router.route(weak_side, 0.5).any()
+    # the decision (the base class's, through the policy): the strong model answers on its side only
+    assert all(router.route(q, ["strong", "weak"], 0.5).index == 0 for q in near(centers, rng, 0, n=5))
+    assert all(router.route(q, ["strong", "weak"], 0.5).index == 1 for q in near(centers, rng, 1, n=5))
 
 
 @pytest.mark.parametrize("kind", ["sw", "mf"])
@@ -29,7 +31,7 @@ def test_router_scores_any_pair_seen_in_training(kind):
     forward = router.predict_win_rate(queries, strong="strong", weak="other")
     backward = router.predict_win_rate(queries, strong="other", weak="strong")
     np.testing.assert_allclose(forward + backward, 1.0, atol=1e-6)
-    with pytest.raises(KeyError, match="not seen in training"):
+    with pytest.raises(UnknownModel, match="not seen in training"):
         router.predict_win_rate(near(centers, rng, 0), strong="strong", weak="unknown")
 
 
@@ -90,9 +92,10 @@ def test_sw_top_k_equal_to_all_battles_matches_the_exact_scan():
     queries = near(centers, rng, 0, n=8)
     exact = SWRankingRouter().fit(battles).predict_win_rate(queries, strong="strong", weak="weak")
     router = SWRankingRouter(top_k=len(battles)).fit(battles)
-    # force the top-k code path with k = every battle
-    wins, games = router._top_k_stats(queries @ router.prompt_embeddings_.T)
-    exact_wins, exact_games = router._exact_stats(queries @ router.prompt_embeddings_.T)
+    # force the top-k code path of its neighbour source with k = every battle
+    sims = queries @ router.prompt_embeddings_.T
+    wins, games = router.source_._top_k(sims, router.gamma)
+    exact_wins, exact_games = router.source_._exact(sims, router.gamma)
     np.testing.assert_allclose(wins, exact_wins, atol=1e-9)
     np.testing.assert_allclose(games, exact_games, atol=1e-9)
     np.testing.assert_allclose(router.predict_win_rate(queries, strong="strong", weak="weak"), exact, atol=1e-9)
@@ -108,3 +111,29 @@ def test_random_router_is_seeded_and_uniform():
 def test_battles_reject_out_of_range_indexes():
     with pytest.raises(ValueError):
         Battles(np.zeros((2, 4)), [0, 2], [0, 0], [1, 1], [1.0, 0.0], ["a", "b"])
+
+
+@pytest.mark.parametrize("kind", ["sw", "mf"])
+def test_ratings_give_the_win_rate_of_any_pair(kind):
+    battles, centers, rng = two_cluster_battles()
+    router = ROUTERS[kind](**({"epochs": 40, "batch_size": 64} if kind == "mf" else {})).fit(battles)
+    queries = near(centers, rng, 0, n=5)
+    ratings = router.predict_ratings(queries, ["strong", "weak", "other"])
+    assert ratings.shape == (5, 3)
+    np.testing.assert_allclose(1 / (1 + np.exp(-(ratings[:, 0] - ratings[:, 1]))),
+                               router.predict_win_rate(queries, strong="strong", weak="weak"), atol=1e-6)
+
+
+def test_sw_scores_the_same_from_an_injected_neighbour_source():
+    """SW's fit is only its neighbour source: attaching the same battles as a source gives the same ratings."""
+    from training.core.routers.sw import BattleArrays
+
+    battles, centers, rng = two_cluster_battles()
+    queries = near(centers, rng, 0, n=5)
+    fitted = SWRankingRouter().fit(battles)
+    attached = SWRankingRouter().attach(BattleArrays(battles))
+    np.testing.assert_allclose(fitted.predict_ratings(queries, ["strong", "weak"]),
+                               attached.predict_ratings(queries, ["strong", "weak"]))
+    assert Router.from_bytes  # the artifact format stays the base class's
+    assert ROUTERS["sw"].restore({}, None, neighbors=battles).predict_win_rate(
+        queries, strong="strong", weak="weak").shape == (5,)

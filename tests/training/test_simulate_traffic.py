@@ -11,13 +11,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from feedback.models import Duel, Feedback, Preference
-from feedback.services import preferences_import
+from feedback.store import preferences_import
+from routerhub.audit.models import AuditEvent
+from routerhub.devtools.simulation import duel_winner, split_traffic_test, thumb_for
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from tests.conftest import FIXTURES
-from training.evaluation import eval_set_load
+from training.core.evaluation import eval_set_load
 from training.models import TrainingRun
-from training.simulation import duel_winner, split_traffic_test, thumb_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STRONG, WEAK = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
@@ -75,6 +76,11 @@ def test_simulate_traffic_on_the_fixture_has_one_point_per_retrain(celery_worker
     assert by_source.get("thumbs", 0) > 0 and by_source.get("duel", 0) > 0
     assert Preference.objects.filter(tenant=tenant, source="duel").count() == duels.count()
     assert plot.stat().st_size > 10_000
+    # the simulation promotes through the one audited service, like every other path (the worker's
+    # gate promoted the first candidates already: nothing was active yet)
+    promoted = AuditEvent.objects.filter(action=AuditEvent.Action.VERSION_PROMOTED)
+    assert promoted.count() == 2 * runs.count()  # SW and MF after each run
+    assert promoted.filter(actor_name="simulate_traffic").count() >= 2 * (runs.count() - 1)
 
 
 def test_simulate_traffic_refuses_to_reset_a_real_tenant(sim, tenant):

@@ -4,12 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feedback.services import preferences_import
-from training.neighbors import BattleNeighborIndex
-from training.routers import SWRankingRouter
-from training.routers.sw import sw_win_rate_from_neighbors
-from training.selectors import battles_load
-from training.services import embeddings_for_texts
+from feedback.neighbors import BattleNeighborIndex
+from feedback.selectors import battles_load
+from feedback.store import preferences_import
+from routerhub.embeddings.services import embeddings_for_texts
+from training.core.routers import SWRankingRouter
+from training.core.routers.sw import sw_win_rate_from_neighbors
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 S, W = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
@@ -37,8 +37,8 @@ def test_pgvector_top_k_agrees_with_the_exact_scan(k):
 
 @pytest.mark.django_db
 def test_a_new_preference_changes_sw_without_a_retrain():
-    from feedback.importers import ParsedBattle
-    from feedback.services import preferences_store
+    from feedback.store import preferences_store
+    from training.core.datasets import ParsedBattle
 
     preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
     index = BattleNeighborIndex(refresh_s=3600)  # only a prompt it has not seen forces a refresh
@@ -66,9 +66,9 @@ def test_cluster_summaries_bring_top_k_serving_close_to_the_exact_scan():
 
 @pytest.mark.django_db
 def test_a_tenants_own_battles_count_only_for_that_tenant():
-    from feedback.importers import ParsedBattle
-    from feedback.services import preferences_store
+    from feedback.store import preferences_store
     from tests.factories import TenantFactory
+    from training.core.datasets import ParsedBattle
 
     preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
     mine, other = TenantFactory(), TenantFactory()
@@ -85,9 +85,9 @@ def test_a_tenants_own_battles_count_only_for_that_tenant():
 def test_prompts_deleted_under_the_index_do_not_break_it():
     """Battles and prompts removed by hand (or a test database flush) while a process holds the
     index: the next refresh skips what is gone, serving goes on, and `stale()` asks for a rebuild."""
-    from feedback.importers import ParsedBattle
     from feedback.models import Preference, PreferencePrompt
-    from feedback.services import preferences_store
+    from feedback.store import preferences_store
+    from training.core.datasets import ParsedBattle
 
     preferences_store(battles=[ParsedBattle(f"old question {i}", S, W, "tie", "old", "", f"o{i}", 0)
                                for i in range(10)])
@@ -107,9 +107,9 @@ def test_a_late_commit_below_the_watermark_makes_the_index_stale():
     one. The index only reads ids above its watermark, so it must notice and rebuild."""
     from django.db import connection
 
-    from feedback.importers import ParsedBattle
     from feedback.models import Preference
-    from feedback.services import preferences_store
+    from feedback.store import preferences_store
+    from training.core.datasets import ParsedBattle
 
     preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
     with connection.cursor() as cursor:  # the slow writer takes its id now ...

@@ -9,10 +9,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from feedback.services import preferences_import
+from feedback.store import preferences_import
 from tests.conftest import FIXTURES, start_worker, stop_process
+from training.core.evaluation import gate_passes
 from training.models import RouterVersion, TrainingRun
-from training.runs import gate_passes, training_run_execute, training_runs_fail_stale
+from training.runs import training_run_execute, training_runs_fail_stale
 from training.tasks import training_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

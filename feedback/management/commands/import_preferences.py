@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.importers import UnknownFormat
-from feedback.services import preferences_import
+from feedback.store import preferences_import
 from routerhub.tenants.models import Tenant
+from training.core.datasets import UnknownFormat
 
 
 class Command(BaseCommand):

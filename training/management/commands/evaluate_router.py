@@ -2,11 +2,11 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback.importers import UnknownFormat
-from feedback.services import preferences_import
-from training.evaluation import (curves_plot, eval_set_load, holdout_import, holdout_source, holdout_split,
-                                 routers_evaluate)
-from training.routers import ROUTERS
+from feedback.store import preferences_import
+from training.core.datasets import UnknownFormat
+from training.core.evaluation import eval_set_load, holdout_split
+from training.core.routers import ROUTERS, UnknownModel
+from training.evaluation import curves_plot, holdout_import, holdout_source, routers_evaluate
 
 
 def parse_params(values: list[str]) -> dict:
@@ -104,8 +104,8 @@ class Command(BaseCommand):
         try:
             result = routers_evaluate(eval_set=test_set, routers=routers, train=train, router_params=router_params,
                                       data_params=data_params, progress=True, log=self.stdout.write)
-        except KeyError as exc:  # the pair was never seen in training
-            raise CommandError(f"cannot score this pair: {exc.args[0]}", returncode=2) from None
+        except UnknownModel as exc:  # the pair was never seen in training
+            raise CommandError(f"cannot score this pair: {exc}", returncode=2) from None
         except TypeError as exc:  # an unknown --param name
             raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
         result["holdout"] = opts["holdout"]

@@ -4,16 +4,17 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from routerhub.tenants.selectors import tenant_by_slug
+from training.core.routers import TRAINABLE_KINDS
 from training.models import TrainingRun
-from training.routers import ROUTER_KINDS
-from training.runs import training_run_in_progress, training_run_queue
+from training.runs import TrainingRunBusy, training_run_queue
 
 
 class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser):
-        parser.add_argument("--kinds", default="sw,mf", help="Router kinds to train (comma-separated).")
+        parser.add_argument("--kinds", default=",".join(TRAINABLE_KINDS), help="Router kinds to train (comma-separated).")
         parser.add_argument("--tenant", default=None,
                             help="Train this tenant's own versions (shared data + its feedback) instead of the global ones.")
         parser.add_argument("--wait", action="store_true",
@@ -22,22 +23,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         kinds = [k.strip() for k in opts["kinds"].split(",") if k.strip()]
-        unknown = [k for k in kinds if k not in ROUTER_KINDS or k == "random"]
+        unknown = [k for k in kinds if k not in TRAINABLE_KINDS]
         if not kinds or unknown:
-            raise CommandError(f"--kinds: unknown or untrainable {', '.join(unknown) or '(none)'}; use sw and/or mf",
-                               returncode=2)
+            raise CommandError(f"--kinds: unknown or untrainable {', '.join(unknown) or '(none)'}; use "
+                               f"{' and/or '.join(TRAINABLE_KINDS)}", returncode=2)
         tenant = None
         if opts["tenant"]:
-            from routerhub.tenants.models import Tenant
-
-            tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
+            tenant = tenant_by_slug(opts["tenant"])
             if tenant is None:
                 raise CommandError(f"--tenant: no tenant {opts['tenant']!r}", returncode=2)
-        busy = training_run_in_progress(tenant=tenant)
-        if busy is not None:  # two runs of one scope would race each other to promote
-            raise CommandError(f"training run {busy.pk} for {tenant or 'the global scope'} is {busy.status}: "
-                               "wait for it to end", returncode=2)
-        run = training_run_queue(trigger="manual", kinds=kinds, tenant=tenant)
+        try:  # two runs of one scope would race each other to promote
+            run = training_run_queue(trigger="manual", kinds=kinds, tenant=tenant, via="cli: retrain")
+        except TrainingRunBusy as exc:
+            raise CommandError(f"{exc} ({tenant or 'the global scope'})", returncode=2) from None
         self.stdout.write(f"training run {run.pk} queued ({', '.join(kinds)}; {tenant or 'global'})")
         if not opts["wait"]:
             return

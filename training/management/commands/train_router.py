@@ -1,17 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from feedback.selectors import battles_load
+from feedback.store import preference_prompts_reembed
+from training.core.routers import TRAINABLE_KINDS
 from training.management.commands.evaluate_router import parse_params, parse_source_weights
-from training.routers import ROUTERS
-from feedback.services import preference_prompts_reembed
-from training.selectors import battles_load
-from training.services import router_fit, router_version_activate, router_version_create
+from training.services import router_fit, router_version_create, router_version_promote
 
 
 class Command(BaseCommand):
     help = "Train a router on the stored preferences and save it as a candidate RouterVersion."
 
     def add_arguments(self, parser):
-        parser.add_argument("--kind", required=True, choices=[k for k in ROUTERS if k != "random"])
+        parser.add_argument("--kind", required=True, choices=TRAINABLE_KINDS)
         parser.add_argument("--activate", action="store_true", help="Make it the active version of its kind.")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
         parser.add_argument("--source-weight", action="append", default=[], metavar="SOURCE=WEIGHT")
@@ -34,5 +34,5 @@ class Command(BaseCommand):
             raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
         version = router_version_create(router=router, battles=battles, data_params=data_params)
         if opts["activate"]:
-            version = router_version_activate(version=version)
+            version = router_version_promote(version=version, via="cli: train_router --activate")
         self.stdout.write(self.style.SUCCESS(f"router version {version.pk} ({kind}, {version.status})"))

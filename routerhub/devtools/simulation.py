@@ -1,0 +1,176 @@
+"""Learning-curve simulation: how fast a tenant's own feedback lifts its routers.
+
+`simulate_traffic` (the management command) drives it. A score file (prompts, both models'
+scores, and their recorded answers when present) is split into a traffic part and a disjoint test
+part. The traffic goes through the real gateway (HTTP, the official `openai` client) for a tenant
+of its own; the simulated upstream answers with the file's recorded responses. The file's scores
+stand in for the users:
+
+- a thumb (at `feedback_rate`) rates the served answer: up when the served model's score is at
+  least 0.5, else down, and goes through `POST /v1/feedback` (then `training.core.labels` makes it a
+  battle, exactly as for a real user);
+- a duel (at the tenant's `duel_rate`, created by the gateway, its second answer fetched by the
+  Celery worker) is labelled through `POST /v1/preferences` by comparing the two scores.
+
+Every `retrain_every` requests a real training run for the tenant goes through the Celery worker;
+its candidates are promoted (so the traffic that follows is routed by them), the routing threshold
+is re-calibrated to `strong_share` on the traffic seen so far, and the newest SW and MF versions
+are evaluated on the test part. Output: APGR and CPT(50%) against the number of feedback events.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+
+from feedback.selectors import duels_awaiting_label, duels_fetching
+from training.core.evaluation import EvalSet, split_by_prompt
+from training.core.labels import battle_from_scores
+from training.core.metrics import random_baseline
+
+SIM_TENANT_NAME = "simulate_traffic"  # the name that marks a tenant this command may reset
+
+
+def split_traffic_test(eval_set: EvalSet, *, test_share: float, seed: int, requests: int | None = None,
+                       test_size: int | None = None) -> tuple[EvalSet, EvalSet]:
+    """(traffic, test): disjoint by prompt text, seeded; `requests` and `test_size` cap the two parts."""
+    return split_by_prompt(eval_set, test_share=test_share, seed=seed, first_size=requests, test_size=test_size)
+
+
+def thumb_for(row: dict, served_model: str) -> str:
+    """What a user who knows the file's score of the served answer says."""
+    return "up" if float(row["scores"][served_model]) >= 0.5 else "down"
+
+
+def duel_winner(row: dict, *, strong: str, weak: str) -> str:
+    """The label of a duel (model a = strong) from the two scores."""
+    return battle_from_scores(float(row["scores"][strong]), float(row["scores"][weak]))
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    failed: int = 0
+    thumbs: int = 0
+    duel_labels: int = 0
+    served: dict = field(default_factory=dict)
+
+    @property
+    def feedback_events(self) -> int:
+        return self.thumbs + self.duel_labels
+
+
+class TrafficSimulator:
+    """Sends traffic, gives feedback, labels duels, for one tenant. The caller owns the loop."""
+
+    def __init__(self, *, gateway_url: str, key: str, tenant, traffic: EvalSet, feedback_rate: float, seed: int,
+                 concurrency: int = 4):
+        import openai
+
+        self.url, self.key, self.tenant, self.traffic = gateway_url.rstrip("/"), key, tenant, traffic
+        self.feedback_rate, self.concurrency = feedback_rate, concurrency
+        self.rng = np.random.default_rng(seed + 1)
+        self.client = openai.OpenAI(base_url=self.url, api_key=key, max_retries=2, timeout=120)
+        self.counters = Counters()
+        self.request_ids: list[str] = []
+        self._rows_by_request: dict[str, dict] = {}
+
+    def send(self, rows: list[dict]) -> None:
+        """Each row's prompt through the gateway (`model: router`), then thumbs on a share of them."""
+        import httpx
+
+        def one(row):
+            try:
+                raw = self.client.chat.completions.with_raw_response.create(
+                    model="router", messages=[{"role": "user", "content": row["prompt"]}])
+            except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
+                return row, None, f"{type(exc).__name__}: {exc}"
+            return row, (raw.headers["x-routerhub-request-id"], raw.headers.get("x-routerhub-model")), None
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            results = list(pool.map(one, rows))
+        rate_draws = self.rng.random(len(results))
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=60) as http:
+            for (row, answered, _error), draw in zip(results, rate_draws):
+                self.counters.requests += 1
+                if answered is None:
+                    self.counters.failed += 1
+                    continue
+                request_id, served = answered
+                self.request_ids.append(request_id)
+                self._rows_by_request[request_id] = row
+                self.counters.served[served] = self.counters.served.get(served, 0) + 1
+                if draw < self.feedback_rate:
+                    response = http.post("/feedback", json={"request_id": request_id,
+                                                            "rating": thumb_for(row, served)})
+                    response.raise_for_status()
+                    self.counters.thumbs += 1
+
+    def label_duels(self, timeout: float = 600) -> int:
+        """Wait until the worker has fetched every duel so far, then label them from the scores."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while duels_fetching(tenant=self.tenant):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"duels still unfetched after {timeout:g} s: is a worker consuming 'default'?")
+            time.sleep(0.2)
+        labelled = 0
+        strong, weak = self.tenant.strong_model.name, self.tenant.weak_model.name
+        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=60) as http:
+            for duel in duels_awaiting_label(tenant=self.tenant):
+                row = self._rows_by_request.get(str(duel.request_id))
+                if row is None:
+                    continue
+                response = http.post("/preferences", json={
+                    "request_id": str(duel.request_id), "model_a": strong, "model_b": weak,
+                    "winner": duel_winner(row, strong=strong, weak=weak)})
+                response.raise_for_status()
+                labelled += 1
+        self.counters.duel_labels += labelled
+        return labelled
+
+
+def random_line(test: EvalSet) -> dict:
+    metrics = random_baseline(test.strong_scores, test.weak_scores)
+    return {"apgr": metrics["apgr"], "cpt50": metrics["cpt50"]}
+
+
+def plot_curves(result: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
+    kinds = list(dict.fromkeys(p["router"] for p in result["points"]))
+    for kind, color in zip(kinds, ("tab:green", "tab:purple", "tab:orange", "tab:brown")):
+        points = [p for p in result["points"] if p["router"] == kind]
+        x = [p["feedback_events"] for p in points]
+        axes[0].plot(x, [p["apgr"] for p in points], marker="o", color=color, label=kind.upper())
+        axes[1].plot(x, [p["cpt50"] * 100 for p in points], marker="o", color=color, label=kind.upper())
+    random = result.get("random")
+    if random:
+        axes[0].axhline(random["apgr"], color="grey", linestyle="--", label="random")
+        axes[1].axhline(random["cpt50"] * 100, color="grey", linestyle="--", label="random")
+    axes[0].set_ylabel("APGR on the test part (higher is better)")
+    axes[1].set_ylabel("CPT(50%): strong calls, % (lower is better)")
+    for ax in axes:
+        ax.set_xlabel("feedback events (thumbs + duel labels)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    config = result["config"]
+    fig.suptitle(f"{config['scores'].rsplit('/', 1)[-1]}: {config['requests_sent']} requests, feedback rate "
+                 f"{config['feedback_rate']:g}, duel rate {config['duel_rate']:g}, retrain every "
+                 f"{config['retrain_every']}, test n={config['test_n']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def reload_wait() -> None:
+    """Let web processes pick up a promotion or a threshold change (their reload period)."""
+    time.sleep(max(settings.ROUTERHUB_ROUTER_RELOAD_S, settings.ROUTERHUB_AUTH_CACHE_S) + 0.5)

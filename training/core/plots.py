@@ -1,0 +1,33 @@
+"""Plots of evaluation results (matplotlib, headless). Plain Python, no Django."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def quality_curves_plot(result: dict, path: str) -> None:
+    """Quality against strong-call share for each router, the oracle and both models (an evaluate_router result)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for name, metrics in result["routers"].items():
+        style = {"linestyle": "--", "color": "grey"} if name == "random" else {"marker": "o", "markersize": 3}
+        ax.plot(np.array(metrics["curve"]["share"]) * 100, metrics["curve"]["quality"],
+                label=f"{name} (APGR {metrics['apgr']:.3f})", **style)
+    curve = result["oracle"]["curve"]
+    ax.plot(np.array(curve["share"]) * 100, curve["quality"], color="black", linewidth=0.8, linestyle=":",
+            label=f"oracle (APGR {result['oracle']['apgr']:.3f})")
+    ax.axhline(result["strong_quality"], color="tab:red", linewidth=0.8, label=f"strong: {result['strong']}")
+    ax.axhline(result["weak_quality"], color="tab:blue", linewidth=0.8, label=f"weak: {result['weak']}")
+    ax.set_xlabel("strong-model calls (%)")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_title(f"{Path(result['eval']['file']).name} (n={result['eval']['n']})")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
