@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q, Sum
 
 from feedback.models import Duel, Feedback, Preference, PreferencePrompt
 from training.core.labels import OUTCOME, battle_weight, is_llm_judge
@@ -124,3 +124,21 @@ def duels_awaiting_label(*, tenant=None):
     if tenant is not None:
         rows = rows.filter(tenant=tenant)
     return rows
+
+
+def duel_spend(*, tenant=None, since, until):
+    """What fetching duels' second answers cost in the period."""
+    from decimal import Decimal
+
+    duels = Duel.objects.filter(created__gte=since, created__lt=until)
+    if tenant is not None:
+        duels = duels.filter(tenant=tenant)
+    return duels.aggregate(s=Sum("cost"))["s"] or Decimal(0)
+
+
+def thumbs_by_served_model(*, requests) -> list[dict]:
+    """Per served model, the thumbs on `requests` (a query of the gateway's log): up, total, rate."""
+    rows = (Feedback.objects.filter(request__in=requests).values("request__served_model")
+            .annotate(total=Count("id"), up=Count("id", filter=Q(rating="up"))).order_by("request__served_model"))
+    return [{"model": row["request__served_model"], "up": row["up"], "total": row["total"],
+             "rate": row["up"] / row["total"]} for row in rows]

@@ -1,72 +1,25 @@
-"""Shared fixtures: real processes on real servers (Postgres + pgvector, Redis, HTTP)."""
+"""Fixtures every test directory may use: real processes on real servers (Postgres + pgvector,
+Redis, HTTP), the simulated upstream, a tenant, the live gateway and a trained MF version.
+Plain helpers live in tests/support/; fixtures of one directory in that directory's conftest.py."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import openai
 import pytest
-from django.conf import settings
 
+from feedback.store import preferences_import
+from routerhub.gateway import routing
 from routerhub.tenants.services import api_key_create
-from tests.factories import TenantFactory
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("ROUTERHUB_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None,
-                  expect: int | None = None) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            response = httpx.get(url, timeout=2)
-            if expect is None or response.status_code == expect:
-                return response
-            last = response.status_code
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer in {timeout}s (last: {last})")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def child_database_url() -> str:
-    """DATABASE_URL of the test database (for processes the tests start)."""
-    from django.db import connection
-
-    parts = urlsplit(settings.DATABASE_URL)
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def child_env(**extra) -> dict:
-    return dict(os.environ, DJANGO_SETTINGS_MODULE="routerhub.settings_test", DATABASE_URL=child_database_url(),
-                CELERY_BROKER_URL=settings.CELERY_BROKER_URL, ROUTERHUB_STATE_DIR=str(settings.STATE_DIR),
-                PYTHONUNBUFFERED="1", **extra)
+from tests.support.factories import TenantFactory
+from tests.support.gateway import Gateway, train_mf_version
+from tests.support.paths import FIXTURES, REPO
+from tests.support.processes import free_port, stop_process, wait_for_http
+from tests.support.tenants import make_tenant
 
 
 @pytest.fixture(scope="session")
@@ -92,31 +45,6 @@ def sim(sim_upstream):
     httpx.post(root + "/_sim/config", json={"fail_models": [], "failure_rate": 0, "latency_ms": 0})
 
 
-FIXTURES = REPO / "tests" / "fixtures"
-# what the test workers' training runs evaluate on, and how they train MF on the small fixtures
-WORKER_ENV = {"ROUTERHUB_EVAL_FILES": str(FIXTURES / "scores_eval.jsonl"), "ROUTERHUB_AUTO_PROMOTE": "true",
-              "ROUTERHUB_ROUTER_PARAMS": '{"mf": {"epochs": 60, "batch_size": 32}}'}
-
-
-def start_worker(name: str, queues: str = "default,training", **env) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "routerhub", "worker", "-Q", queues, "--pool", "solo",
-         "-n", f"{name}-{os.getpid()}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=child_env(**{**WORKER_ENV, **env}))
-    time.sleep(0.5)
-    if proc.poll() is not None:
-        raise RuntimeError("celery worker failed to start")
-    return proc
-
-
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker on Redis, consuming both queues, writing to the test database."""
-    proc = start_worker("pytest")
-    yield proc
-    stop_process(proc)
-
-
 @pytest.fixture
 def tenant(db):
     return TenantFactory()
@@ -125,6 +53,29 @@ def tenant(db):
 @pytest.fixture
 def tenant_key(tenant):
     return api_key_create(tenant=tenant, name="test").raw_key
+
+
+@pytest.fixture
+def gateway(live_server, sim) -> Gateway:
+    """The gateway over real HTTP: Django's live server, the simulated upstream, the official client
+    (see tests/support/gateway.py)."""
+    routing.registry.reload()  # forget versions of earlier tests (their rows are gone)
+    tenant = make_tenant("acme", sim, default_router_kind="mf", routing_threshold=0.5)
+    key = api_key_create(tenant=tenant, name="test").raw_key
+    url = live_server.url + "/v1"
+    return Gateway(url, sim, tenant, key, openai.OpenAI(base_url=url, api_key=key, max_retries=0))
+
+
+@pytest.fixture
+def mf_version(gateway):
+    """The active MF version: strong on hard maths, weak on small talk."""
+    return train_mf_version()
+
+
+@pytest.fixture
+def stored_preferences():
+    """The shared preference store filled from the training fixture (48 prompts x 3 battles)."""
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
 
 
 @pytest.fixture(scope="session")

@@ -32,3 +32,12 @@ def training_run_last_succeeded(*, tenant=None) -> TrainingRun | None:
 
 def router_version_get(*, version_id: int) -> RouterVersion:
     return RouterVersion.objects.get(pk=version_id)
+
+
+def router_versions_recent(*, kind: str, limit: int = 200) -> list[RouterVersion]:
+    return list(RouterVersion.objects.filter(kind=kind).select_related("tenant", "training_run")
+                .defer("artifact").order_by("-created")[:limit])
+
+
+def training_runs_recent(*, limit: int = 50):
+    return TrainingRun.objects.select_related("tenant").order_by("-created")[:limit]

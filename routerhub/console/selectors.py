@@ -8,12 +8,11 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
-from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from feedback.models import Duel, Feedback
-from routerhub.gateway.models import RoutedRequest
+from feedback import selectors as feedback_selectors
+from feedback.models import Duel
+from routerhub.gateway import selectors as gateway_selectors
 from routerhub.tenants.models import Tenant
 from training.core.calibration import (
     strong_share_at,
@@ -23,11 +22,9 @@ from training.core.calibration import (
 )
 from training.core.evaluation import gate_passes
 from training.models import RouterVersion, TrainingRun
-from training.selectors import router_version_serving
+from training.selectors import router_version_serving, router_versions_recent, training_runs_recent
 
 PERIODS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
-ANSWERED = [RoutedRequest.Status.OK, RoutedRequest.Status.FALLBACK, RoutedRequest.Status.CLIENT_DISCONNECTED]
-ERRORS = [RoutedRequest.Status.UPSTREAM_ERROR, RoutedRequest.Status.SERVER_ERROR]
 # the recent traffic a target share is calibrated on, and the least of it worth trusting
 CALIBRATION_WINDOW = 2000
 CALIBRATION_MIN = 50
@@ -36,11 +33,6 @@ CALIBRATION_MIN = 50
 def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, datetime]:
     now = now or timezone.now()
     return now - PERIODS.get(period, PERIODS["7d"]), now
-
-
-def _requests(tenant: Tenant | None, since: datetime, until: datetime):
-    rows = RoutedRequest.objects.filter(created__gte=since, created__lt=until)
-    return rows.filter(tenant=tenant) if tenant is not None else rows
 
 
 @dataclass
@@ -84,56 +76,23 @@ class Overview:
 def overview(*, tenant: Tenant | None, since: datetime, until: datetime) -> Overview:
     """Traffic, spend and savings: what was spent, against what the same requests would have cost
     had every one gone to its tenant's strong model (same tokens, the strong model's prices)."""
-    rows = _requests(tenant, since, until)
-    answered = rows.filter(status__in=ANSWERED)
-    price = DecimalField(max_digits=20, decimal_places=8)
-    all_strong = ExpressionWrapper(
-        (F("tenant__strong_model__input_price_per_mtok") * F("prompt_tokens")
-         + F("tenant__strong_model__output_price_per_mtok") * F("completion_tokens")) / Decimal(1_000_000),
-        output_field=price)
-    totals = answered.aggregate(
-        n=Count("id"), strong=Count("id", filter=Q(served_model=F("tenant__strong_model__name"))),
-        spend=Sum("cost"), all_strong=Sum(all_strong), fallbacks=Count("id", filter=Q(fallback=True)),
-        with_feedback=Count("feedback"))
-    out = Overview(requests=rows.count(), answered=totals["n"], strong=totals["strong"],
-                   spend=totals["spend"] or Decimal(0), spend_all_strong=totals["all_strong"] or Decimal(0),
-                   errors=rows.filter(status__in=ERRORS).count(), fallbacks=totals["fallbacks"],
-                   with_feedback=totals["with_feedback"])
-    duels = Duel.objects.filter(created__gte=since, created__lt=until)
-    if tenant is not None:
-        duels = duels.filter(tenant=tenant)
-    out.duel_spend = duels.aggregate(s=Sum("cost"))["s"] or Decimal(0)
-    feedback = Feedback.objects.filter(request__in=answered)
-    for row in feedback.values("request__served_model").annotate(
-            total=Count("id"), up=Count("id", filter=Q(rating="up"))).order_by("request__served_model"):
-        out.thumbs.append({"model": row["request__served_model"], "up": row["up"], "total": row["total"],
-                           "rate": row["up"] / row["total"]})
+    out = Overview(**gateway_selectors.traffic_totals(tenant=tenant, since=since, until=until))
+    out.duel_spend = feedback_selectors.duel_spend(tenant=tenant, since=since, until=until)
+    out.thumbs = feedback_selectors.thumbs_by_served_model(
+        requests=gateway_selectors.requests_in_period(tenant=tenant, since=since, until=until, answered=True))
     return out
 
 
 def traffic_series(*, tenant: Tenant | None, since: datetime, until: datetime) -> list[dict]:
-    """Requests and strong share per hour (periods up to two days) or per day."""
-    trunc = TruncHour if until - since <= timedelta(days=2) else TruncDay
-    rows = (_requests(tenant, since, until).filter(status__in=ANSWERED).annotate(bucket=trunc("created"))
-            .values("bucket").annotate(n=Count("id"), strong=Count("id", filter=Q(
-                served_model=F("tenant__strong_model__name")))).order_by("bucket"))
-    return [{"t": row["bucket"], "requests": row["n"], "strong_share": row["strong"] / row["n"]} for row in rows]
+    return gateway_selectors.traffic_series(tenant=tenant, since=since, until=until)
 
 
-def win_rates_recent(*, tenant: Tenant, limit: int = CALIBRATION_WINDOW, since: datetime | None = None,
-                     until: datetime | None = None) -> np.ndarray:
-    """The tenant's latest routed requests' win rates (its own router kind), newest first."""
-    rows = RoutedRequest.objects.filter(tenant=tenant, win_rate__isnull=False, router_kind=tenant.default_router_kind)
-    if since is not None:
-        rows = rows.filter(created__gte=since)
-    if until is not None:
-        rows = rows.filter(created__lt=until)
-    return np.array(list(rows.order_by("-created").values_list("win_rate", flat=True)[:limit]), dtype=np.float64)
+def win_rates_recent(*, tenant: Tenant, limit: int = CALIBRATION_WINDOW) -> np.ndarray:
+    return gateway_selectors.win_rates_recent(tenant=tenant, limit=limit)
 
 
-def win_rates_window(*, tenant: Tenant | None, since: datetime, until: datetime, limit: int = 20000) -> np.ndarray:
-    rows = _requests(tenant, since, until).filter(win_rate__isnull=False)
-    return np.array(list(rows.values_list("win_rate", flat=True)[:limit]), dtype=np.float64)
+def win_rates_window(*, tenant: Tenant | None, since: datetime, until: datetime) -> np.ndarray:
+    return gateway_selectors.win_rates_window(tenant=tenant, since=since, until=until)
 
 
 def version_serving(*, tenant: Tenant, kind: str | None = None) -> RouterVersion | None:
@@ -212,8 +171,7 @@ def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
 def versions_table(*, kind: str) -> list[dict]:
     """Every version of `kind`, newest first, with its metrics per set and the change against the
     active version of its scope."""
-    versions = list(RouterVersion.objects.filter(kind=kind).select_related("tenant", "training_run")
-                    .defer("artifact").order_by("-created")[:200])
+    versions = router_versions_recent(kind=kind)
     active = {v.tenant_id: v for v in versions if v.status == RouterVersion.Status.ACTIVE}
     global_active = active.get(None)
     rows = []
@@ -262,41 +220,21 @@ def run_results(run: TrainingRun) -> list[dict]:
 
 
 def runs_recent(*, limit: int = 50):
-    return TrainingRun.objects.select_related("tenant").order_by("-created")[:limit]
+    return training_runs_recent(limit=limit)
 
 
 # --- requests
-def requests_filtered(*, tenant=None, model: str = "", status: str = "", win_min=None, win_max=None,
-                      feedback: str = ""):
-    rows = RoutedRequest.objects.select_related("tenant", "feedback").defer("embedding", "messages")
-    if tenant is not None:
-        rows = rows.filter(tenant=tenant)
-    if model:
-        rows = rows.filter(served_model=model)
-    if status:
-        rows = rows.filter(status=status)
-    if win_min is not None:
-        rows = rows.filter(win_rate__gte=win_min)
-    if win_max is not None:
-        rows = rows.filter(win_rate__lte=win_max)
-    if feedback == "with":
-        rows = rows.filter(feedback__isnull=False)
-    elif feedback == "without":
-        rows = rows.filter(feedback__isnull=True)
-    return rows.order_by("-created")
+def requests_filtered(**filters):
+    return gateway_selectors.requests_filtered(**filters)
 
 
 def served_models() -> list[str]:
-    return list(RoutedRequest.objects.exclude(served_model="").values_list("served_model", flat=True)
-                .distinct().order_by("served_model"))
+    return gateway_selectors.served_models()
 
 
 # --- arena
 def arena_queue(*, tenant=None):
-    rows = Duel.objects.filter(status=Duel.Status.AWAITING_LABEL).select_related("request", "tenant")
-    if tenant is not None:
-        rows = rows.filter(tenant=tenant)
-    return rows.order_by("skips", "created")
+    return feedback_selectors.duels_awaiting_label(tenant=tenant).order_by("skips", "created")
 
 
 def arena_swapped(duel: Duel) -> bool:

@@ -11,7 +11,7 @@ from django.test import Client
 from feedback.models import Duel, Preference
 from routerhub.audit.models import AuditEvent
 from routerhub.tenants.models import ApiKey, Tenant
-from tests.console.conftest import WIN_RATES
+from tests.support.console import WIN_RATES
 from training.models import RouterVersion, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_a_threshold_from_a_target_share_is_the_quantile_of_the_tenants_win_rate
 
 
 def test_a_tenant_with_little_traffic_is_calibrated_on_the_evaluation_curve(staff_client, seeded):
-    from tests.factories import TenantFactory
+    from tests.support.factories import TenantFactory
 
     TenantFactory(slug="quiet")
     response = staff_client.get("/console/tenants/quiet/?mode=share&value=50")

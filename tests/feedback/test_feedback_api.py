@@ -8,7 +8,8 @@ import pytest
 
 from feedback.models import Feedback, Preference
 from routerhub.tenants.services import api_key_create
-from tests.gateway.conftest import EASY, HARD, make_tenant
+from tests.support.gateway import EASY, HARD
+from tests.support.tenants import make_tenant
 
 
 class Api:

@@ -1,8 +1,7 @@
-"""The LLM judge's prompt and verdict rules (plain Python), and the simulated upstream as a judge."""
+"""The LLM judge's prompt and verdict rules (`feedback.judge`), as plain Python."""
 import pytest
 
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
-from routerhub.devtools.simupstream import SimConfig, SimState
 
 
 def test_the_prompt_is_mt_bench_pairwise():
@@ -38,13 +37,3 @@ def test_both_orders_must_agree_or_it_is_a_tie():
     assert combine_verdicts("A", "C").winner == "tie"
     with pytest.raises(ValueError):
         combine_verdicts("A", "D")
-
-
-def test_the_simulated_judge_is_deterministic():
-    judge = SimState(SimConfig())
-    long, short = "A long and detailed answer.", "Short."
-    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=long, answer_b=short))) == "A"
-    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=short, answer_b=long))) == "B"
-    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=short, answer_b=short))) == "C"
-    biased = SimState(SimConfig(judge_rule="first"))
-    assert parse_verdict(biased.answer("judge", judge_messages(question="q", answer_a=short, answer_b=long))) == "A"

@@ -10,7 +10,8 @@ import pytest
 from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create, api_key_revoke
-from tests.gateway.conftest import EASY, HARD, make_tenant
+from tests.support.gateway import EASY, HARD
+from tests.support.tenants import make_tenant
 from training.core.embeddings import text_sha256
 
 Status = RoutedRequest.Status

@@ -1,14 +1,12 @@
+"""`manage.py evaluate_router`: routers trained and scored on evaluation sets."""
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.conftest import SHARED_DATA
-from training.models import RouterVersion
+from tests.support.paths import FIXTURES, SHARED_DATA
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 S, W = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 
 
@@ -42,17 +40,6 @@ def test_evaluate_router_holdout_never_trains_on_test_prompts(tmp_path):
 
 
 @pytest.mark.django_db
-def test_train_router_activate_keeps_one_active_version_per_kind():
-    call_command("import_preferences", str(FIXTURES / "scores_train.jsonl.gz"))
-    call_command("train_router", "--kind", "mf", "--param", "epochs=2", "--activate")
-    call_command("train_router", "--kind", "mf", "--param", "epochs=2", "--activate")
-    assert RouterVersion.objects.filter(kind="mf", status="active").count() == 1
-    assert RouterVersion.objects.filter(kind="mf", status="retired").count() == 1
-    active = RouterVersion.objects.get(kind="mf", status="active")
-    assert active.artifact_sha256 and active.data_counts["battles"] == 48 * 3
-
-
-@pytest.mark.django_db
 def test_evaluate_router_bad_input_exits_2():
     for args in (["--eval", str(FIXTURES / "arena.csv")], ["--eval", "/missing.jsonl"],
                  ["--eval", str(FIXTURES / "scores_eval.jsonl"), "--routers", "sw,bogus"],
@@ -72,15 +59,6 @@ def test_evaluate_router_on_shared_gsm8k_holdout_beats_random(tmp_path):
     result = json.loads(out.read_text())
     assert result["eval"]["n"] == 1307 - 654  # the test half
     assert result["routers"]["sw"]["apgr"] > result["routers"]["random"]["apgr"]
-
-
-@pytest.mark.django_db
-def test_bench_routing_runs_and_prints_its_figures(capsys):
-    call_command("bench_routing", "--sizes", "600", "--k", "50", "--repeat", "5", "--runtimes", "onnx")
-    out = capsys.readouterr().out
-    for line in ("single-query embedding", "SW scoring, 600 synthetic battles", "k=   50: p50",
-                 "MF scoring (embedding excluded): p50", "decisions per second"):
-        assert line in out
 
 
 @pytest.mark.django_db

@@ -157,8 +157,7 @@ class Command(BaseCommand):
     def _bench_data(self, data: Path, ks: list[int]) -> None:
         from feedback.selectors import battles_load
         from routerhub.embeddings.services import embeddings_for_texts
-        from training.core.evaluation import eval_set_load
-        from training.core.metrics import evaluate_win_rates
+        from training.core.evaluation import eval_set_load, router_evaluate
         from training.core.routers import SWRankingRouter
 
         battles = battles_load()
@@ -171,18 +170,17 @@ class Command(BaseCommand):
         self.stdout.write(f"MF training (default hyperparameters): {time.monotonic() - started:.1f}s")
         eval_set = eval_set_load(data / "dev_eval" / "routerbench_test_scores.jsonl.gz",
                                  strong="gpt-4-1106-preview", weak="mixtral-8x7b-instruct-v0.1")
-        queries = embeddings_for_texts(eval_set.prompts)
-        exact = SWRankingRouter().fit(battles).predict_win_rate(queries, strong=eval_set.strong, weak=eval_set.weak)
-        apgr = evaluate_win_rates(exact, eval_set.strong_scores, eval_set.weak_scores)["apgr"]
+        eval_set.embeddings = embeddings_for_texts(eval_set.prompts)
+        apgr = router_evaluate(SWRankingRouter().fit(battles), eval_set)["apgr"]
         self.stdout.write(f"SW APGR on routerbench_test, exact scan over every battle: {apgr:.3f}")
         index = BattleNeighborIndex(refresh_s=3600)
         index.refresh(force=True)
         for k in ks:
             for summaries in (False, True):
+                # the served SW: the same router over the serving index (one query at a time)
+                router = SWRankingRouter(batch_size=1).attach(index.scoped(k=k, summaries=summaries))
                 started = time.perf_counter()
-                wr = [index.win_rate(q, strong=eval_set.strong, weak=eval_set.weak, k=k, summaries=summaries)
-                      for q in queries]
-                ms = (time.perf_counter() - started) * 1000 / len(queries)
-                apgr = evaluate_win_rates(wr, eval_set.strong_scores, eval_set.weak_scores)["apgr"]
+                apgr = router_evaluate(router, eval_set)["apgr"]
+                ms = (time.perf_counter() - started) * 1000 / len(eval_set.rows)
                 self.stdout.write(f"SW serving path, k={k:5d}, {'with' if summaries else 'without':7s} cluster "
                                   f"summaries: APGR {apgr:.3f}, {ms:.2f} ms/query")

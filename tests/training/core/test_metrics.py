@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from training.core.calibration import strong_share_at, threshold_for_strong_share
 from training.core.metrics import apgr, auc, cpt, evaluate_win_rates, oracle, quality_curve, random_baseline
 
 # Four queries. Strong is right on all; weak only on queries 2 and 3.
@@ -47,12 +46,3 @@ def test_oracle_by_hand():
     # gains [1, 1, 0, 0]: quality 0.5, 0.75, 1, 1, 1 at shares 0 .. 1
     np.testing.assert_allclose(result["curve"]["quality"], [0.5, 0.75, 1.0, 1.0, 1.0])
     assert result["apgr"] == pytest.approx(0.75)
-
-
-def test_calibrated_threshold_gives_the_target_share():
-    win_rates = np.linspace(0, 1, 101)
-    threshold = threshold_for_strong_share(win_rates, 0.3)
-    assert threshold == pytest.approx(0.7)
-    assert strong_share_at(win_rates, threshold) == pytest.approx(0.31, abs=0.011)
-    with pytest.raises(ValueError):
-        threshold_for_strong_share(win_rates, 1.5)

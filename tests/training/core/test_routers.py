@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tests.training.synthetic import two_cluster_battles, unit
+from tests.support.synthetic import two_cluster_battles, unit
 from training.core.routers import ROUTERS, Battles, MFRouter, RandomRouter, Router, SWRankingRouter, UnknownModel
 from training.core.routers.bradley_terry import bt_ratings, pair_statistics
 from training.core.routers.sw import sw_win_rate_from_neighbors

@@ -1,3 +1,4 @@
+"""Model factories (factory_boy) for the rows most tests need: a tenant and its two endpoints."""
 from decimal import Decimal
 
 import factory

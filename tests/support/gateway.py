@@ -1,24 +1,21 @@
-"""The gateway over real HTTP: Django's live server, the simulated upstream, the official client.
+"""The gateway over real HTTP (the `gateway` and `mf_version` fixtures in tests/conftest.py use these).
 
-`gateway` gives a tenant whose strong and weak endpoints are the simulated upstream, an API key
-and an `openai.OpenAI` client pointed at the live server. `mf_version` trains a small real MF
-router on real embeddings of two kinds of prompt: on hard maths the strong model wins, on small
-talk the weak one does. Tests read the win rate it gives from the response header and set
+`Gateway` is a tenant whose strong and weak endpoints are the simulated upstream, an API key and an
+`openai.OpenAI` client pointed at the live server. `train_mf_version` trains a small real MF router
+on real embeddings of two kinds of prompt: on hard maths (HARD) the strong model wins, on small talk
+(EASY) the weak one does. Tests read the win rate it gives from the response header and set
 thresholds around it, so which side of the threshold a request falls on is under their control.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import openai
-import pytest
 
 from routerhub.embeddings.services import embeddings_for_texts
 from routerhub.gateway import routing
-from routerhub.tenants.models import ModelEndpoint, Tenant
-from routerhub.tenants.services import api_key_create
+from routerhub.tenants.models import Tenant
 from training.core.routers import Battles, MFRouter
 from training.services import router_version_create, router_version_promote
 
@@ -56,25 +53,6 @@ class Gateway:
         return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, **kwargs)
 
 
-def make_tenant(slug: str, sim: str, **fields) -> Tenant:
-    strong, _ = ModelEndpoint.objects.update_or_create(
-        name="strong-model", defaults=dict(upstream_model="strong-model", base_url=sim, timeout_s=5, max_retries=0,
-                                           input_price_per_mtok=Decimal("10"), output_price_per_mtok=Decimal("30")))
-    weak, _ = ModelEndpoint.objects.update_or_create(
-        name="weak-model", defaults=dict(upstream_model="weak-model", base_url=sim, timeout_s=5, max_retries=0,
-                                         input_price_per_mtok=Decimal("0.2"), output_price_per_mtok=Decimal("0.6")))
-    return Tenant.objects.create(slug=slug, name=slug, strong_model=strong, weak_model=weak, **fields)
-
-
-@pytest.fixture
-def gateway(live_server, sim) -> Gateway:
-    routing.registry.reload()  # forget versions of earlier tests (their rows are gone)
-    tenant = make_tenant("acme", sim, default_router_kind="mf", routing_threshold=0.5)
-    key = api_key_create(tenant=tenant, name="test").raw_key
-    url = live_server.url + "/v1"
-    return Gateway(url, sim, tenant, key, openai.OpenAI(base_url=url, api_key=key, max_retries=0))
-
-
 def train_mf_version(activate: bool = True, flip: bool = False):
     """A real MF router (and its RouterVersion) that prefers the strong model on HARD prompts
     (or on EASY ones with `flip`)."""
@@ -94,6 +72,8 @@ def train_mf_version(activate: bool = True, flip: bool = False):
     return version
 
 
-@pytest.fixture
-def mf_version(gateway):
-    return train_mf_version()
+def ask_router(gateway: Gateway, prompt: str) -> str:
+    """One routed request (model "router") through the gateway's client; its request id."""
+    raw = gateway.client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": prompt}])
+    return raw.headers["x-routerhub-request-id"]

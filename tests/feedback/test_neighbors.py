@@ -1,6 +1,4 @@
 """SW at serving time: neighbours from pgvector (HNSW) agree with the exact in-memory scan."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -8,10 +6,10 @@ from feedback.neighbors import BattleNeighborIndex
 from feedback.selectors import battles_load
 from feedback.store import preferences_import
 from routerhub.embeddings.services import embeddings_for_texts
+from tests.support.paths import FIXTURES
 from training.core.routers import SWRankingRouter
 from training.core.routers.sw import sw_win_rate_from_neighbors
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 S, W = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 QUERIES = ["Mia has 40 stickers and buys 3 packs of 12 stickers, then gives away a third. How many are left?",
            "Quick question: what is the color of grass? One word please."]
@@ -67,7 +65,7 @@ def test_cluster_summaries_bring_top_k_serving_close_to_the_exact_scan():
 @pytest.mark.django_db
 def test_a_tenants_own_battles_count_only_for_that_tenant():
     from feedback.store import preferences_store
-    from tests.factories import TenantFactory
+    from tests.support.factories import TenantFactory
     from training.core.datasets import ParsedBattle
 
     preferences_import(path=FIXTURES / "scores_train.jsonl.gz")

@@ -1,8 +1,8 @@
+"""The embedders (`training.core.embeddings`): MiniLM on ONNX and torch, an OpenAI-compatible server,
+the micro-batcher. The cache in front of them: tests/embeddings/test_services.py."""
 import numpy as np
 import pytest
 
-from routerhub.embeddings.models import EmbeddingCacheEntry
-from routerhub.embeddings.services import embedder_get, embeddings_for_texts
 from training.core.embeddings import MiniLMEmbedder, OpenAIEmbedder
 
 TEXTS = ["Hi", "What is the capital of France?",
@@ -28,28 +28,6 @@ def test_onnx_export_matches_the_torch_model_across_lengths_and_padding(onnx_emb
     one_by_one = np.vstack([onnx_embedder.embed([t]) for t in TEXTS])
     np.testing.assert_allclose((torch_vectors * onnx_vectors).sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(onnx_vectors, one_by_one, atol=1e-5)
-
-
-@pytest.mark.django_db
-def test_nothing_is_embedded_twice():
-    embedder = embedder_get()
-    calls = []
-    original = embedder.embed
-
-    def counting_embed(texts, **kwargs):
-        calls.append(list(texts))
-        return original(texts, **kwargs)
-
-    embedder.embed = counting_embed
-    try:
-        first = embeddings_for_texts(["alpha question", "beta question", "alpha question"])
-        second = embeddings_for_texts(["beta question", "alpha question"])
-    finally:
-        del embedder.embed
-    assert calls == [["alpha question", "beta question"]]
-    assert EmbeddingCacheEntry.objects.count() == 2
-    np.testing.assert_allclose(second, first[[1, 0]], atol=1e-6)
-    np.testing.assert_allclose(first[0], first[2])
 
 
 def test_openai_backend_over_http_against_an_openai_compatible_server(sim):

@@ -7,7 +7,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO, child_env, free_port, wait_for_http
+from tests.support.paths import REPO
+from tests.support.processes import child_env, free_port, wait_for_http
 
 
 @pytest.mark.slow

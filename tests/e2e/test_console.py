@@ -14,11 +14,12 @@ import pytest
 from feedback.models import Duel
 from routerhub.audit.models import AuditEvent
 from routerhub.tenants.models import Tenant
-from tests.console.conftest import WIN_RATES, make_operator, seed
+from tests.support.console import WIN_RATES, make_operator, seed
+from tests.support.paths import REPO
 from training.models import RouterVersion
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+ARTIFACTS = REPO / "test-artifacts" / "console"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -1,14 +1,11 @@
-"""Serving: promotion picked up by a running gunicorn without restart, SW from the live store,
-tenant isolation of SW's own data, and the OpenAPI description."""
+"""The registry of serving routers: SW served from the live preference store (a tenant's own
+labels count for it alone and change its routing without a retrain), and a tenant's own router
+version serving it and nobody else, both picked up without a restart."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 import time
 
 import httpx
-import openai
 import pytest
 
 from feedback.selectors import battles_load
@@ -16,80 +13,19 @@ from feedback.store import preferences_store
 from routerhub.gateway import routing
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create
-from tests.conftest import REPO, child_env, free_port, stop_process, wait_for_http
-from tests.gateway.conftest import EASY, HARD, make_tenant, train_mf_version
+from tests.support.gateway import EASY, HARD, train_mf_version
+from tests.support.tenants import make_tenant
 from training.core.datasets import ParsedBattle
 from training.core.routers import SWRankingRouter
-from training.services import router_version_create, router_version_promote
+from training.models import RouterVersion
+from training.services import router_version_create, router_version_promote, router_version_rollback
+
+ACTIVE = RouterVersion.Status.ACTIVE
 
 
 def battle(prompt: str, winner: str, source: str = "test", n: int = 0) -> ParsedBattle:
     return ParsedBattle(prompt=prompt, model_a="strong-model", model_b="weak-model", winner=winner, source=source,
                         judge="human", row_key=f"{source}:{prompt}:{n}", line=n)
-
-
-@pytest.fixture
-def gunicorn(transactional_db, sim):
-    """The web app as `make run` serves it: gunicorn with threads, in its own process."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
-         "--config", "python:routerhub.gunicorn_conf"],
-        cwd=REPO, env=child_env(ROUTERHUB_ROUTER_RELOAD_S="1"))
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=60)
-    yield f"http://127.0.0.1:{port}/v1"
-    stop_process(proc)
-
-
-def test_promotion_is_picked_up_without_restart(gunicorn, sim):
-    tenant = make_tenant("acme", sim, default_router_kind="mf", routing_threshold=0.5)
-    client = openai.OpenAI(base_url=gunicorn, api_key=api_key_create(tenant=tenant, name="k").raw_key, max_retries=0)
-    first = train_mf_version()
-    hard = [{"role": "user", "content": HARD[0]}]
-    sent = []
-
-    def ask():
-        sent.append(1)
-        raw = client.chat.completions.with_raw_response.create(model="router", messages=hard)
-        rate = raw.headers.get("x-routerhub-win-rate")
-        return raw.headers["x-routerhub-router"], raw.parse().model, float(rate) if rate else None
-
-    def wait_for(label):
-        since = time.monotonic()
-        while ask()[0] != label:
-            assert time.monotonic() - since < 5, f"{label} was not picked up within 5 s"
-            time.sleep(0.05)
-        return time.monotonic() - since
-
-    wait_for(f"mf:v{first.pk}")  # the worker had loaded its routers before this version existed
-    assert ask()[:2] == (f"mf:v{first.pk}", "strong-model")
-    second = train_mf_version(activate=False, flip=True)  # prefers strong on small talk, weak on maths
-
-    seen, stop = [], threading.Event()
-
-    def hammer():  # requests in flight during the promotion: each sees one whole version
-        while not stop.is_set():
-            seen.append(ask())
-
-    threads = [threading.Thread(target=hammer) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.3)
-    router_version_promote(version=second)
-    picked_up = wait_for(f"mf:v{second.pk}")
-    time.sleep(0.3)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    label, model, rate = ask()
-    assert (label, model) == (f"mf:v{second.pk}", "weak-model") and rate < 0.5
-    assert picked_up < 3
-    # every answer came from one version, whole: its label, its decision and its win rate agree
-    assert {label for label, _, _ in seen} == {f"mf:v{first.pk}", f"mf:v{second.pk}"}
-    for label, model, rate in seen:
-        assert (model == "strong-model") == (label == f"mf:v{first.pk}") == (rate >= 0.5)
-    assert RoutedRequest.objects.count() == len(sent)  # one row per request, none lost
 
 
 def sw_activate():
@@ -129,22 +65,6 @@ def test_sw_serves_from_the_store_and_keeps_tenants_apart(gateway):
     assert rate(gateway.client, EASY[4]) == pytest.approx(easy, abs=1e-9)
 
 
-def test_openapi_schema_describes_the_gateway(gateway):
-    schema = httpx.get(gateway.url.removesuffix("/v1") + "/api/schema/", params={"format": "json"}).json()
-    operation = schema["paths"]["/v1/chat/completions"]["post"]
-    assert "router-<kind>-<threshold>" in operation["description"]
-    request = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-    assert {"model", "messages"} <= set(schema["components"]["schemas"][request]["required"])
-    assert "/v1/models" in schema["paths"]
-
-
-def test_openapi_schema_is_valid_without_warnings(tmp_path):
-    from django.core.management import call_command
-
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
-    assert "/v1/chat/completions" in (tmp_path / "schema.yml").read_text()
-
-
 def test_sw_follows_a_changed_thumb_without_a_retrain(gateway, settings):
     """Thumbs down on the weak answer: SW sends similar prompts to the strong model within seconds.
     The user changes it to thumbs up: the battle is replaced, and SW's index, which only reads new
@@ -177,3 +97,29 @@ def test_sw_follows_a_changed_thumb_without_a_retrain(gateway, settings):
         assert httpx.post(gateway.url + "/feedback", headers=api_headers,
                           json={"request_id": str(rid), "rating": "up"}).status_code == 201
     wait_until(lambda: abs(ask(question + "  ")[1] - before) < 0.05, "SW kept the replaced thumbs")
+
+
+def served_by(gateway, key: str) -> str:
+    raw = gateway.client_for(key).chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": HARD[0]}])
+    return raw.headers["x-routerhub-router"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tenants_own_version_serves_it_and_nobody_else(gateway, mf_version):
+    from routerhub.tenants.services import api_key_create
+
+    other = make_tenant("beta", gateway.sim, default_router_kind="mf")
+    other_key = api_key_create(tenant=other, name="t").raw_key
+    own = train_mf_version(activate=False, flip=True)
+    own.tenant = gateway.tenant
+    own.save()
+    router_version_promote(version=own)
+    routing.registry.reload()
+    assert served_by(gateway, gateway.key) == f"mf:v{own.pk}"
+    assert served_by(gateway, other_key) == f"mf:v{mf_version.pk}"  # the global version
+    assert RouterVersion.objects.get(pk=mf_version.pk).status == ACTIVE  # scopes do not retire each other
+    # rolling the tenant's version back hands it to the global version again, without a restart
+    assert router_version_rollback(version=own) is None
+    routing.registry.reload()
+    assert served_by(gateway, gateway.key) == f"mf:v{mf_version.pk}"

@@ -1,6 +1,12 @@
+"""The simulated OpenAI-compatible upstream (`routerhub.devtools.simupstream`, served by
+`manage.py sim_upstream`): deterministic answers, streaming, failures, replayed responses, and
+the deterministic LLM judge."""
 import httpx
 import openai
 import pytest
+
+from feedback.judge import judge_messages, parse_verdict
+from routerhub.devtools.simupstream import SimConfig, SimState
 
 
 def client(base_url: str) -> openai.OpenAI:
@@ -51,3 +57,13 @@ def test_recorded_responses_are_replayed(sim):
                json={"responses": [{"model": "weak", "prompt": "What is 2 + 2?", "text": "4"}]})
     answer = client(sim).chat.completions.create(model="weak", messages=MESSAGES)
     assert answer.choices[0].message.content == "4"
+
+
+def test_the_simulated_judge_is_deterministic():
+    judge = SimState(SimConfig())
+    long, short = "A long and detailed answer.", "Short."
+    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=long, answer_b=short))) == "A"
+    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=short, answer_b=long))) == "B"
+    assert parse_verdict(judge.answer("judge", judge_messages(question="q", answer_a=short, answer_b=short))) == "C"
+    biased = SimState(SimConfig(judge_rule="first"))
+    assert parse_verdict(biased.answer("judge", judge_messages(question="q", answer_a=short, answer_b=long))) == "A"

@@ -1,1 +1,0 @@
-from tests.gateway.conftest import gateway, mf_version  # noqa: F401  (the live gateway fixtures)
