@@ -20,6 +20,7 @@ from training.core.embeddings import text_sha256
 from training.core.evaluation import EvalSet, eval_set_from_pairs, eval_set_load, router_evaluate
 from training.core.labels import score_battles
 from training.core.metrics import oracle, random_baseline
+from training.core.pools import PoolSet, pool_baselines, pool_evaluate
 from training.core.routers import ROUTERS, UnknownModel
 from training.selectors import router_version_active
 from training.services import router_fit, router_for_version
@@ -97,18 +98,17 @@ def holdout_slice(strong: str, weak: str, tenant=None) -> tuple[EvalSet | None, 
 
 
 # --- offline evaluation (evaluate_router)
-def holdout_source(eval_set: EvalSet, seed: int) -> str:
-    return f"{HOLDOUT_PREFIX}{Path(eval_set.path or eval_set.name).name.split('.')[0]}:seed{seed}"
+def holdout_source(eval_path: str, seed: int) -> str:
+    return f"{HOLDOUT_PREFIX}{Path(eval_path).name.split('.')[0]}:seed{seed}"
 
 
-def holdout_import(train_part: EvalSet, *, seed: int, progress: bool = False) -> tuple[int, int]:
-    """Store the train part's rows as battles (source `holdout:<file>:seed<seed>`), idempotently.
-    Only an evaluation that names this source trains on them (see `battles_load`)."""
-    source = holdout_source(train_part, seed)
+def holdout_import(rows: list[dict], *, source: str, progress: bool = False) -> tuple[int, int]:
+    """Store score-table rows as battles (every pair of scored models) under `source`
+    (`holdout:<file>:seed<seed>`), idempotently. Only an evaluation that names this source trains
+    on them (see `battles_load`)."""
     battles = [ParsedBattle(row["prompt"], a, b, winner, source, "", str(row.get("id") or text_sha256(row["prompt"])),
                             0, {"category": row.get("category")} if row.get("category") else {})
-               for row in train_part.rows for a, b, winner in score_battles(
-                   {m: float(s) for m, s in row["scores"].items()})]
+               for row in rows for a, b, winner in score_battles({m: float(s) for m, s in row["scores"].items()})]
     return preferences_store(battles=battles, progress=progress)
 
 
@@ -157,6 +157,58 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
     return result
 
 
+# --- pools: quality against cost among any number of models (evaluate_router --pool)
+def pool_set_embed(pool: PoolSet, *, progress: bool = False) -> PoolSet:
+    if pool.embeddings is None:
+        pool.embeddings = embeddings_for_texts(pool.prompts, progress=progress)
+    return pool
+
+
+def pool_routers_evaluate(*, pool: PoolSet, routers: list[str], train: bool, tenant_id: int | None = None,
+                          router_params: dict | None = None, data_params: dict | None = None,
+                          progress: bool = False, log=print) -> dict:
+    """Each router's quality-vs-cost curve on `pool` (`training.core.pools`), beside every single
+    model, a random mix at equal cost and the oracle, in the JSON shape of `evaluate_router --pool`."""
+    pool_set_embed(pool, progress=progress)
+    base = pool_baselines(pool)
+    result = {"eval": {"file": pool.name, "n": len(pool.prompts)}, "pool": list(pool.models),
+              "models": base["models"], "best_model": base["best_model"], "oracle": base["oracle"],
+              "random_mix": base["random_mix"], "reference": base["reference"], "routers": {}}
+    preference_prompts_reembed(progress=progress)
+    battles = None
+    if train or any(ROUTERS[kind].reads_battles for kind in routers):
+        exclude = {text_sha256(p) for p in pool.prompts}  # never train on a test prompt
+        battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
+        result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
+                           "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"]}
+        log(f"training data: {len(battles)} battles on {len(battles.prompt_embeddings)} prompts, "
+            f"{len(battles.models)} models")
+    for kind in routers:
+        started = time.monotonic()
+        if ROUTERS[kind].stochastic:  # a random router at equal cost is a random mix of the models
+            result["routers"][kind] = base["random_mix"]
+            continue
+        if train:
+            router = router_fit(kind=kind, battles=battles, params=(router_params or {}).get(kind, {}))
+        else:
+            version = router_version_active(kind=kind)
+            if version is None:
+                log(f"{kind}: no active version; skipped (use --train to train one)")
+                continue
+            router = router_for_version(version, battles)
+        ratings = router.predict_ratings(pool.embeddings, pool.models)
+        metrics = pool_evaluate(ratings, pool)
+        metrics["seconds"] = round(time.monotonic() - started, 1)
+        result["routers"][kind] = metrics
+        log(f"{kind}: AIQ {metrics['aiq']:.4f}, quality at a third of {base['best_model']}'s cost "
+            f"{_fmt(metrics['quality_at_third_cost'])}, cost to reach it {_fmt(metrics['cost_to_best'], '$')}")
+    return result
+
+
+def _fmt(value, unit: str = "") -> str:
+    return "never" if value is None else f"{unit}{value:.4f}"
+
+
 # --- stored versions on a tenant's prompts (simulation, calibration)
 def versions_evaluate(versions: dict, *, tenant, eval_set: EvalSet) -> dict:
     """{kind: metrics} of stored versions on `eval_set`, SW over the shared battles and the
@@ -186,6 +238,6 @@ def _battles_for(versions, *, tenant=None, exclude=()):
 
 
 def curves_plot(result: dict, path: str) -> None:
-    from training.core.plots import quality_curves_plot
+    from training.core.plots import pool_curves_plot, quality_curves_plot
 
-    quality_curves_plot(result, path)
+    (pool_curves_plot if "pool" in result else quality_curves_plot)(result, path)

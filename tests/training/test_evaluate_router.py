@@ -73,3 +73,46 @@ def test_evaluate_router_exits_2_for_bad_scores_and_unknown_pairs(tmp_path):
         call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--strong", S,
                      "--weak", W, "--train", "--routers", "mf", "--param", "mf.epochs=1")
     assert caught.value.returncode == 2 and "not seen in training" in str(caught.value)
+
+
+def pool_file(tmp_path, costs: dict) -> str:
+    """The eval fixture with a price per model on every row: a pool of three models."""
+    rows = [json.loads(line) for line in (FIXTURES / "scores_eval.jsonl").read_text().splitlines() if line.strip()]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(json.dumps({**row, "costs": costs}) + "\n" for row in rows))
+    return str(path)
+
+
+@pytest.mark.django_db
+def test_evaluate_router_on_a_pool_gives_quality_against_cost(tmp_path):
+    costs = {S: 0.01, W: 0.001, "small-model": 0.0001}
+    out, plot = tmp_path / "pool.json", tmp_path / "pool.png"
+    call_command("evaluate_router", "--eval", pool_file(tmp_path, costs), "--pool", "all",
+                 "--train", str(FIXTURES / "scores_train.jsonl.gz"), "--routers", "random,sw,mf",
+                 "--param", "mf.epochs=60", "--param", "mf.batch_size=32", "--json", str(out), "--plot", str(plot))
+    result = json.loads(out.read_text())
+    assert result["pool"] == sorted(costs) and result["eval"]["n"] == 40
+    for name, cost in costs.items():
+        assert result["models"][name]["cost"] == pytest.approx(cost)
+    assert set(result["oracle"]) == {"quality", "cost"}
+    for kind in ("sw", "mf"):
+        metrics = result["routers"][kind]
+        assert set(metrics) >= {"curve", "aiq", "quality_at_third_cost", "cost_to_best"}
+        assert metrics["curve"]["cost"][0] == pytest.approx(0.01)  # knob 0: all to the most expensive
+        assert metrics["curve"]["cost"][-1] == pytest.approx(0.0001)  # knob 1: all to the cheapest
+        assert metrics["aiq"] >= result["routers"]["random"]["aiq"]  # the random mix at equal cost
+    assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.django_db
+def test_evaluate_router_refuses_bad_pools_with_exit_2(tmp_path):
+    with pytest.raises(CommandError) as caught:  # no prices in the file
+        call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--pool", "all")
+    assert caught.value.returncode == 2 and "pool" in str(caught.value)
+    with pytest.raises(CommandError) as caught:
+        call_command("evaluate_router", "--eval", pool_file(tmp_path, {S: 0.01, W: 0.001}), "--pool", f"{S},gpt-9")
+    assert caught.value.returncode == 2 and "gpt-9" in str(caught.value)
+    with pytest.raises(CommandError) as caught:  # a pair and a pool at once
+        call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--pool", "all",
+                     "--strong", S, "--weak", W)
+    assert caught.value.returncode == 2

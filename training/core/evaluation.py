@@ -56,11 +56,12 @@ def eval_set_from_pairs(name: str, prompts: list[str], strong_scores, *, strong:
     return EvalSet(name=name, rows=rows, strong=strong, weak=weak)
 
 
-def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
-    """Rows of a score-table JSONL (plain or gz) that score both models. Raises UnknownFormat."""
+def score_rows_load(path: str | Path) -> list[dict]:
+    """The rows of a score-table JSONL (plain or gz): {"prompt", "scores": {model: score},
+    "costs"?: {model: USD}, ...}, model names lower-cased. Raises UnknownFormat."""
     path = Path(path)
     opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    rows, strong, weak = [], strong.lower(), weak.lower()
+    rows = []
     with opener(path, "rt", encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
@@ -77,18 +78,35 @@ def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
                 scores = {str(k).lower(): float(v) for k, v in row["scores"].items() if v is not None}
             except (TypeError, ValueError):
                 raise UnknownFormat(f"{path}:{line_no}: scores must be numbers") from None
-            if strong in scores and weak in scores:
-                rows.append({**row, "scores": scores})
+            try:
+                costs = {str(k).lower(): float(v) for k, v in (row.get("costs") or {}).items() if v is not None}
+            except (TypeError, ValueError, AttributeError):
+                raise UnknownFormat(f"{path}:{line_no}: costs must be an object of model: USD") from None
+            rows.append({**row, "scores": scores, "costs": costs})
+    return rows
+
+
+def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
+    """Rows of a score-table JSONL (plain or gz) that score both models. Raises UnknownFormat."""
+    path = Path(path)
+    strong, weak = strong.lower(), weak.lower()
+    rows = [row for row in score_rows_load(path) if strong in row["scores"] and weak in row["scores"]]
     if not rows:
         raise UnknownFormat(f"{path}: no row scores both {strong!r} and {weak!r}")
     return EvalSet(name=path.name, rows=rows, strong=strong, weak=weak, path=str(path))
 
 
+def rows_split(rows: list, *, fraction: float, seed: int) -> tuple[list, list]:
+    """(train part, test part): a seeded random `fraction` of the rows for training, order kept."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    cut = int(round(fraction * len(order)))
+    return [rows[i] for i in sorted(order[:cut])], [rows[i] for i in sorted(order[cut:])]
+
+
 def holdout_split(eval_set: EvalSet, *, fraction: float, seed: int) -> tuple[EvalSet, EvalSet]:
     """(train part, test part): a seeded random `fraction` of the rows for training."""
-    order = np.random.default_rng(seed).permutation(len(eval_set.rows))
-    cut = int(round(fraction * len(order)))
-    return eval_set.subset(sorted(order[:cut])), eval_set.subset(sorted(order[cut:]))
+    train, test = rows_split(list(range(len(eval_set.rows))), fraction=fraction, seed=seed)
+    return eval_set.subset(train), eval_set.subset(test)
 
 
 def split_by_prompt(eval_set: EvalSet, *, test_share: float, seed: int, first_size: int | None = None,

@@ -31,3 +31,38 @@ def quality_curves_plot(result: dict, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def pool_curves_plot(result: dict, path: str) -> None:
+    """Quality against cost: each router's hull, each single model, the random mix and the oracle
+    (an `evaluate_router --pool` result)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for name, metrics in result["routers"].items():
+        if metrics is result["random_mix"]:
+            continue
+        ax.plot(metrics["curve"]["cost"], metrics["curve"]["quality"], linewidth=0.6, alpha=0.5)
+        ax.plot(metrics["hull"]["cost"], metrics["hull"]["quality"], marker="o", markersize=2.5,
+                label=f"{name} (AIQ {metrics['aiq']:.3f})")
+    mix = result["random_mix"]["hull"]
+    ax.plot(mix["cost"], mix["quality"], linestyle="--", color="grey",
+            label=f"random mix (AIQ {result['random_mix']['aiq']:.3f})")
+    for name, m in result["models"].items():
+        ax.scatter([m["cost"]], [m["quality"]], s=12, color="black")
+        ax.annotate(name.split("/")[-1], (m["cost"], m["quality"]), fontsize=6, xytext=(3, -3),
+                    textcoords="offset points")
+    ax.scatter([result["oracle"]["cost"]], [result["oracle"]["quality"]], marker="*", s=80, color="gold",
+               edgecolor="black", label="oracle", zorder=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean cost per prompt (USD, log scale)")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_title(f"{Path(result['eval']['file']).name}: {len(result['pool'])} models (n={result['eval']['n']})")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

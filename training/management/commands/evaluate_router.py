@@ -1,12 +1,14 @@
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback.store import preferences_import
 from training.core.datasets import UnknownFormat
-from training.core.evaluation import eval_set_load, holdout_split
+from training.core.evaluation import EvalSet, rows_split, score_rows_load
+from training.core.pools import pool_set_from_rows
 from training.core.routers import ROUTERS, UnknownModel
-from training.evaluation import curves_plot, holdout_import, holdout_source, routers_evaluate
+from training.evaluation import curves_plot, holdout_import, holdout_source, pool_routers_evaluate, routers_evaluate
 
 
 def parse_params(values: list[str]) -> dict:
@@ -39,12 +41,17 @@ def parse_source_weights(values: list[str]) -> dict[str, float]:
 
 
 class Command(BaseCommand):
-    help = "Evaluate routers on a score file with RouteLLM's metrics (APGR, CPT(20/50/80%), AUC)."
+    help = ("Evaluate routers on a score file: for a strong/weak pair with RouteLLM's metrics (APGR, "
+            "CPT(20/50/80%), AUC); for a pool of models (--pool) as quality against cost (AIQ, cost to "
+            "reach the best model's quality, quality at a third of its cost).")
 
     def add_arguments(self, parser):
         parser.add_argument("--eval", required=True, metavar="SCORES_FILE")
-        parser.add_argument("--strong", required=True)
-        parser.add_argument("--weak", required=True)
+        parser.add_argument("--strong", help="The strong model of the pair (not with --pool).")
+        parser.add_argument("--weak", help="The weak model of the pair (not with --pool).")
+        parser.add_argument("--pool", metavar="all|M1,M2,...",
+                            help="Route among these models (all: every model the file scores and prices), on the "
+                                 "rows that score and price each of them.")
         parser.add_argument("--train", nargs="*", metavar="FILE", default=None,
                             help="Import these files (idempotently) and train fresh routers on everything stored. "
                                  "Without --train (and without --holdout), the active versions are evaluated.")
@@ -73,12 +80,16 @@ class Command(BaseCommand):
             raise CommandError("--holdout must be a fraction strictly between 0 and 1", returncode=2)
         router_params = parse_params(opts["param"])
         source_weights = parse_source_weights(opts["source_weight"])
+        if bool(opts["pool"]) == bool(opts["strong"] or opts["weak"]) or (not opts["pool"] and not (
+                opts["strong"] and opts["weak"])):
+            raise CommandError("give --strong and --weak (a pair), or --pool (any number of models)", returncode=2)
         try:
-            eval_set = eval_set_load(opts["eval"], strong=opts["strong"], weak=opts["weak"])
+            rows = score_rows_load(opts["eval"])
         except FileNotFoundError:
             raise CommandError(f"{opts['eval']}: no such file", returncode=2) from None
         except UnknownFormat as exc:
             raise CommandError(str(exc), returncode=2) from None
+        test_rows = self._test_rows(opts, rows)  # checked before anything is imported
 
         for path in opts["train"] or []:
             try:
@@ -89,28 +100,33 @@ class Command(BaseCommand):
                 raise CommandError(str(exc), returncode=2) from None
             self.stdout.write(f"imported {path}: {report.created} new battles, {report.duplicates} already stored, "
                               f"{report.skipped} malformed rows skipped")
-        test_set = eval_set
         data_params = {"source_weights": source_weights} if source_weights else {}
         for name in ("own_weight", "shared_judged_weight"):
             if opts[name] is not None:
                 data_params[name] = opts[name]
         if opts["holdout"] is not None:
-            train_part, test_set = holdout_split(eval_set, fraction=opts["holdout"], seed=opts["seed"])
-            created, existing = holdout_import(train_part, seed=opts["seed"], progress=True)
-            data_params["holdout_source"] = holdout_source(eval_set, opts["seed"])
-            self.stdout.write(f"holdout: {len(train_part.rows)} eval rows as training data ({created} new battles, "
-                              f"{existing} already stored); evaluating on the other {len(test_set.rows)}")
+            train_rows, test_rows = rows_split(test_rows, fraction=opts["holdout"], seed=opts["seed"])
+            data_params["holdout_source"] = holdout_source(opts["eval"], opts["seed"])
+            created, existing = holdout_import(train_rows, source=data_params["holdout_source"], progress=True)
+            self.stdout.write(f"holdout: {len(train_rows)} eval rows as training data ({created} new battles, "
+                              f"{existing} already stored); evaluating on the other {len(test_rows)}")
         train = opts["train"] is not None or opts["holdout"] is not None
+        common = dict(routers=routers, train=train, router_params=router_params, data_params=data_params,
+                      progress=True, log=self.stdout.write)
         try:
-            result = routers_evaluate(eval_set=test_set, routers=routers, train=train, router_params=router_params,
-                                      data_params=data_params, progress=True, log=self.stdout.write)
-        except UnknownModel as exc:  # the pair was never seen in training
-            raise CommandError(f"cannot score this pair: {exc}", returncode=2) from None
+            if opts["pool"]:
+                result = pool_routers_evaluate(pool=pool_set_from_rows(opts["eval"], test_rows, self._pool), **common)
+            else:
+                eval_set = EvalSet(name=Path(opts["eval"]).name, rows=test_rows, strong=opts["strong"].lower(),
+                                   weak=opts["weak"].lower(), path=opts["eval"])
+                result = routers_evaluate(eval_set=eval_set, **common)
+        except UnknownModel as exc:  # a model never seen in training
+            raise CommandError(f"cannot score this model: {exc}", returncode=2) from None
         except TypeError as exc:  # an unknown --param name
             raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
         result["holdout"] = opts["holdout"]
         result["seed"] = opts["seed"]
-        self._print_table(result)
+        (self._print_pool if opts["pool"] else self._print_table)(result)
         if opts["json_out"]:
             with open(opts["json_out"], "w") as handle:
                 json.dump(result, handle, indent=1)
@@ -118,6 +134,45 @@ class Command(BaseCommand):
         if opts["plot"]:
             curves_plot(result, opts["plot"])
             self.stdout.write(f"wrote {opts['plot']}")
+
+    def _test_rows(self, opts, rows: list[dict]) -> list[dict]:
+        """The rows evaluated on: those scoring both models of the pair, or scoring and pricing every
+        pool model. Exit 2 when none do."""
+        if not opts["pool"]:
+            strong, weak = opts["strong"].lower(), opts["weak"].lower()
+            kept = [row for row in rows if strong in row["scores"] and weak in row["scores"]]
+            if not kept:
+                raise CommandError(f"{opts['eval']}: no row scores both {strong!r} and {weak!r}", returncode=2)
+            return kept
+        priced = sorted({m for row in rows for m in row["scores"] if m in row["costs"]})
+        if opts["pool"].strip().lower() == "all":
+            self._pool = priced
+        else:
+            self._pool = [m.strip().lower() for m in opts["pool"].split(",") if m.strip()]
+            unknown = [m for m in self._pool if m not in priced]
+            if unknown:
+                raise CommandError(f"--pool: {', '.join(unknown)} not scored and priced in {opts['eval']}; it "
+                                   f"has {', '.join(priced) or 'no prices (a pool needs costs per model)'}",
+                                   returncode=2)
+        if len(self._pool) < 2:
+            raise CommandError(f"--pool needs two or more models scored and priced in {opts['eval']}", returncode=2)
+        kept = [row for row in rows if all(m in row["scores"] and m in row["costs"] for m in self._pool)]
+        if not kept:
+            raise CommandError(f"{opts['eval']}: no row scores and prices every model of the pool", returncode=2)
+        return kept
+
+    def _print_pool(self, result: dict) -> None:
+        self.stdout.write(f"\n{result['eval']['file']}: n={result['eval']['n']}, {len(result['pool'])} models; best "
+                          f"single model {result['best_model']}")
+        self.stdout.write(f"{'':34s} {'quality':>8s} {'cost $':>10s}")
+        for name, m in sorted(result["models"].items(), key=lambda item: item[1]["cost"]):
+            self.stdout.write(f"{name:34s} {m['quality']:8.3f} {m['cost']:10.5f}")
+        self.stdout.write(f"{'oracle':34s} {result['oracle']['quality']:8.3f} {result['oracle']['cost']:10.5f}")
+        self.stdout.write(f"\n{'router':12s} {'AIQ':>7s} {'q @ 1/3 cost':>13s} {'cost to best':>13s}")
+        for name, m in result["routers"].items():
+            third = "—" if m["quality_at_third_cost"] is None else f"{m['quality_at_third_cost']:.3f}"
+            best = "never" if m["cost_to_best"] is None else f"${m['cost_to_best']:.5f}"
+            self.stdout.write(f"{name:12s} {m['aiq']:7.4f} {third:>13s} {best:>13s}")
 
     def _print_table(self, result: dict) -> None:
         self.stdout.write(f"\n{result['eval']['file']}: n={result['eval']['n']}  strong {result['strong']} "

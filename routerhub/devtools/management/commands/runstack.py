@@ -1,7 +1,7 @@
 """`make run`: the whole service in one foreground process tree.
 
 This process owns the embedded Postgres and Redis (when no DATABASE_URL / CELERY_BROKER_URL is
-set, settings started or attached them), migrates, seeds the demo, and supervises gunicorn, a
+set, manage.py started or attached them: routerhub.embedded), migrates, seeds the demo, and supervises gunicorn, a
 Celery worker, Celery beat and the simulated upstream, all pointed at the same servers. Ctrl-C
 or SIGTERM stops the children, then the embedded servers; if a child dies, the rest stop too.
 """
