@@ -177,7 +177,8 @@ ROUTERHUB_EMBEDDING_MICROBATCH = int(os.environ.get("ROUTERHUB_EMBEDDING_MICROBA
 ROUTERHUB_OPENAI_EMBEDDING_MODEL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
 ROUTERHUB_OPENAI_EMBEDDING_BASE_URL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_BASE_URL") or None
 ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV", "OPENAI_API_KEY")
-ROUTERHUB_MODEL_CACHE_DIR = STATE_DIR / "models"
+# Where the embedder keeps what it derives from the shipped weights (the ONNX export).
+ROUTERHUB_MODEL_CACHE_DIR = Path(os.environ.get("ROUTERHUB_MODEL_CACHE_DIR") or STATE_DIR / "models").resolve()
 # Training data weights (see training.selectors.battles_load and the README's evaluation tables):
 # a tenant's own battles count this many times a shared one;
 ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10))

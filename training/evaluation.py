@@ -20,7 +20,7 @@ from training.core.embeddings import text_sha256
 from training.core.evaluation import EvalSet, eval_set_from_pairs, eval_set_load, router_evaluate
 from training.core.labels import score_battles
 from training.core.metrics import oracle, random_baseline
-from training.core.pools import PoolSet, pool_baselines, pool_evaluate
+from training.core.pools import pool_baselines, pool_evaluate
 from training.core.routers import ROUTERS, UnknownModel
 from training.selectors import router_version_active
 from training.services import router_fit, router_for_version
@@ -158,20 +158,14 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
 
 
 # --- pools: quality against cost among any number of models (evaluate_router --pool)
-def pool_set_embed(pool: PoolSet, *, progress: bool = False) -> PoolSet:
-    if pool.embeddings is None:
-        pool.embeddings = embeddings_for_texts(pool.prompts, progress=progress)
-    return pool
-
-
-def pool_routers_evaluate(*, pool: PoolSet, routers: list[str], train: bool, tenant_id: int | None = None,
+def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, tenant_id: int | None = None,
                           router_params: dict | None = None, data_params: dict | None = None,
                           progress: bool = False, log=print) -> dict:
     """Each router's quality-vs-cost curve on `pool` (`training.core.pools`), beside every single
     model, a random mix at equal cost and the oracle, in the JSON shape of `evaluate_router --pool`."""
-    pool_set_embed(pool, progress=progress)
+    eval_set_embed(pool, progress=progress)
     base = pool_baselines(pool)
-    result = {"eval": {"file": pool.name, "n": len(pool.prompts)}, "pool": list(pool.models),
+    result = {"eval": {"file": pool.path or pool.name, "n": len(pool.rows)}, "pool": list(pool.models),
               "models": base["models"], "best_model": base["best_model"], "oracle": base["oracle"],
               "random_mix": base["random_mix"], "reference": base["reference"], "routers": {}}
     preference_prompts_reembed(progress=progress)

@@ -107,18 +107,10 @@ _JUDGE_RE = re.compile(r"\[The Start of Assistant A's Answer\]\n(?P<a>.*?)\n\[Th
 
 def load_responses(path: str) -> list[dict]:
     """Rows of a score-table JSONL (plain or gz) as [{model, prompt, text}] for its `responses`."""
-    import gzip
+    from training.core.datasets import read_score_rows
 
-    opener = gzip.open if path.endswith(".gz") else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                for model, text in (row.get("responses") or {}).items():
-                    if isinstance(text, str):
-                        rows.append({"model": model, "prompt": row["prompt"], "text": text})
-    return rows
+    return [{"model": model, "prompt": row["prompt"], "text": text} for row in read_score_rows(path)
+            for model, text in (row.get("responses") or {}).items() if isinstance(text, str)]
 
 
 class SimHandler(BaseHTTPRequestHandler):

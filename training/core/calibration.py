@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.core.policy import strong_chosen
+
 
 def threshold_for_strong_share(win_rates, strong_share: float) -> float:
     if not 0.0 <= strong_share <= 1.0:
@@ -22,7 +24,7 @@ def threshold_for_strong_share(win_rates, strong_share: float) -> float:
 
 
 def strong_share_at(win_rates, threshold: float) -> float:
-    return float(np.mean(np.asarray(win_rates) >= threshold))
+    return float(np.mean(strong_chosen(win_rates, threshold)))
 
 
 def threshold_on_curve(curve: dict, strong_share: float) -> float:

@@ -222,3 +222,33 @@ def _arena(handle, source, default_source):
         winner = WINNERS[flags.index(1)]
         yield line_no, [ParsedBattle(prompt, model_a, model_b, winner, source or default_source, "human",
                                      str(row["id"]), line_no, {"turns": len(turns)})]
+
+
+def read_score_rows(path: str | Path) -> list[dict]:
+    """Every row of a score-table JSONL (plain or gzipped, detected from the content) as
+    {"prompt", "scores": {model: score}, "costs": {model: USD}, ...raw fields}, model names
+    lower-cased: what evaluation sets are made of. Raises UnknownFormat on the first bad row."""
+    path = Path(path)
+    rows = []
+    with _open_text(path) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise UnknownFormat(f"{path}:{line_no}: not JSON: an eval file is a score-table JSONL") from None
+            if not isinstance(row, dict) or "scores" not in row or "prompt" not in row:
+                raise UnknownFormat(f"{path}:{line_no}: an eval file is a score-table JSONL (prompt, scores)")
+            if not isinstance(row["scores"], dict) or not isinstance(row["prompt"], str):
+                raise UnknownFormat(f"{path}:{line_no}: `prompt` must be text and `scores` an object")
+            try:
+                scores = {_name(k): float(v) for k, v in row["scores"].items() if v is not None}
+            except (TypeError, ValueError):
+                raise UnknownFormat(f"{path}:{line_no}: scores must be numbers") from None
+            try:
+                costs = {_name(k): float(v) for k, v in (row.get("costs") or {}).items() if v is not None}
+            except (TypeError, ValueError, AttributeError):
+                raise UnknownFormat(f"{path}:{line_no}: costs must be an object of model: USD") from None
+            rows.append({**row, "scores": scores, "costs": costs})
+    return rows

@@ -1,20 +1,19 @@
 """Evaluating a router on an evaluation set (RouteLLM's protocol), and the promotion gate.
 
-Plain numpy, no Django. One evaluation-set type, `EvalSet`: rows of a score table (a prompt and
-its models' scores; the routed pair is `strong` and `weak`) and, once computed, their prompts'
-embeddings. Score files, the held-out slices of the preference store and the simulation's test
-part are all `EvalSet`s, and `router_evaluate` is the one way any of them is scored.
+Plain numpy, no Django. One evaluation-set type, `EvalSet`: rows of a score table (a prompt, its
+models' scores, for pools their costs) for the routed pair (`strong`, `weak`) or a pool of models,
+and, once computed, the prompts' embeddings. Score files, the held-out slices of the preference
+store, the simulation's test part and pool sets are all `EvalSet`s; `router_evaluate` scores a
+pair (APGR and friends), `training.core.pools.pool_evaluate` a pool (quality against cost).
 """
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from training.core.datasets import UnknownFormat
+from training.core.datasets import UnknownFormat, read_score_rows
 from training.core.metrics import evaluate_win_rates
 from training.core.routers.base import Router
 
@@ -23,16 +22,39 @@ METRIC_KEYS = ("apgr", "cpt20", "cpt50", "cpt80", "auc", "curve")
 
 @dataclass
 class EvalSet:
+    """Rows of a score table (a prompt, each model's score, and for pools each model's cost) for
+    a list of models: the routed pair (`strong`, `weak`) or a pool; and, once computed, the
+    prompts' embeddings."""
+
     name: str
-    rows: list[dict]  # score-table rows that score both models: {"prompt", "scores": {model: score}, ...}
-    strong: str
-    weak: str
+    rows: list[dict]  # rows that score every model: {"prompt", "scores": {model: score}, "costs"?: {...}}
+    models: list[str]  # the pair, strong first, or the pool
     path: str = ""
     embeddings: np.ndarray | None = field(default=None, repr=False)  # one row per row, once computed
 
     @property
+    def strong(self) -> str:
+        return self.models[0]
+
+    @property
+    def weak(self) -> str:
+        return self.models[1]
+
+    @property
     def prompts(self) -> list[str]:
         return [row["prompt"] for row in self.rows]
+
+    @property
+    def quality(self) -> np.ndarray:
+        """Each model's score per row, (n, m)."""
+        return np.array([[float(row["scores"][m]) for m in self.models] for row in self.rows]).reshape(
+            len(self.rows), len(self.models))
+
+    @property
+    def cost(self) -> np.ndarray:
+        """Each model's cost (USD) per row, (n, m): for pool sets (`eval_set_from_rows(priced=True)`)."""
+        return np.array([[float(row["costs"][m]) for m in self.models] for row in self.rows]).reshape(
+            len(self.rows), len(self.models))
 
     @property
     def strong_scores(self) -> np.ndarray:
@@ -48,52 +70,30 @@ class EvalSet:
                        embeddings=None if self.embeddings is None else self.embeddings[index])
 
 
+def eval_set_from_rows(name: str, rows: list[dict], models: list[str], *, priced: bool = False,
+                       path: str = "") -> EvalSet:
+    """The rows that score every model of `models` (and, `priced`, give each a cost)."""
+    models = [m.lower() for m in models]
+    kept = [row for row in rows if all(m in row["scores"] and (not priced or m in (row.get("costs") or {}))
+                                       for m in models)]
+    return EvalSet(name=name, rows=kept, models=models, path=path)
+
+
 def eval_set_from_pairs(name: str, prompts: list[str], strong_scores, *, strong: str, weak: str) -> EvalSet:
     """An evaluation set from labelled battles of the pair: the strong model's score per prompt
     (the winner scores 1, the loser 0, a tie 0.5 each), the weak one's its complement."""
     rows = [{"prompt": prompt, "scores": {strong: float(score), weak: 1.0 - float(score)}}
             for prompt, score in zip(prompts, strong_scores)]
-    return EvalSet(name=name, rows=rows, strong=strong, weak=weak)
-
-
-def score_rows_load(path: str | Path) -> list[dict]:
-    """The rows of a score-table JSONL (plain or gz): {"prompt", "scores": {model: score},
-    "costs"?: {model: USD}, ...}, model names lower-cased. Raises UnknownFormat."""
-    path = Path(path)
-    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise UnknownFormat(f"{path}:{line_no}: not JSON: an eval file is a score-table JSONL") from None
-            if not isinstance(row, dict) or "scores" not in row or "prompt" not in row:
-                raise UnknownFormat(f"{path}:{line_no}: an eval file is a score-table JSONL (prompt, scores)")
-            if not isinstance(row["scores"], dict) or not isinstance(row["prompt"], str):
-                raise UnknownFormat(f"{path}:{line_no}: `prompt` must be text and `scores` an object")
-            try:
-                scores = {str(k).lower(): float(v) for k, v in row["scores"].items() if v is not None}
-            except (TypeError, ValueError):
-                raise UnknownFormat(f"{path}:{line_no}: scores must be numbers") from None
-            try:
-                costs = {str(k).lower(): float(v) for k, v in (row.get("costs") or {}).items() if v is not None}
-            except (TypeError, ValueError, AttributeError):
-                raise UnknownFormat(f"{path}:{line_no}: costs must be an object of model: USD") from None
-            rows.append({**row, "scores": scores, "costs": costs})
-    return rows
+    return EvalSet(name=name, rows=rows, models=[strong, weak])
 
 
 def eval_set_load(path: str | Path, *, strong: str, weak: str) -> EvalSet:
     """Rows of a score-table JSONL (plain or gz) that score both models. Raises UnknownFormat."""
     path = Path(path)
-    strong, weak = strong.lower(), weak.lower()
-    rows = [row for row in score_rows_load(path) if strong in row["scores"] and weak in row["scores"]]
-    if not rows:
-        raise UnknownFormat(f"{path}: no row scores both {strong!r} and {weak!r}")
-    return EvalSet(name=path.name, rows=rows, strong=strong, weak=weak, path=str(path))
+    eval_set = eval_set_from_rows(path.name, read_score_rows(path), [strong, weak], path=str(path))
+    if not eval_set.rows:
+        raise UnknownFormat(f"{path}: no row scores both {strong.lower()!r} and {weak.lower()!r}")
+    return eval_set
 
 
 def rows_split(rows: list, *, fraction: float, seed: int) -> tuple[list, list]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.core.policy import strong_chosen
+
 CPT_LEVELS = (0.2, 0.5, 0.8)
 
 
@@ -25,7 +27,8 @@ def quality_curve(win_rates, strong_scores, weak_scores, n_bins: int = 10) -> tu
     thresholds = np.quantile(win_rates, np.linspace(0, 1, n_bins + 1))
     shares, qualities = [], []
     for i, threshold in enumerate(thresholds):
-        strong = win_rates > threshold if i == len(thresholds) - 1 else win_rates >= threshold
+        # RouteLLM's protocol: the top edge is exclusive, so the curve reaches 0% strong calls
+        strong = win_rates > threshold if i == len(thresholds) - 1 else strong_chosen(win_rates, threshold)
         shares.append(strong.mean())
         qualities.append(np.where(strong, strong_scores, weak_scores).mean())
     order = np.argsort(shares, kind="stable")

@@ -35,16 +35,29 @@ def win_rates_against_first(ratings) -> np.ndarray:
 
 
 def choose(ratings, threshold: float) -> Choice:
-    """The candidate that answers (see the module's rule)."""
-    win_rates = win_rates_against_first(ratings)
-    chosen = 0
-    for j in range(len(win_rates) - 1, 0, -1):  # the cheapest first
-        if win_rates[j] < threshold:
-            chosen = j
-            break
-    return Choice(chosen, tuple(float(w) for w in win_rates))
+    """The candidate that answers one query (see the module's rule); ratings in candidate order."""
+    ratings = np.asarray(ratings, dtype=np.float64)
+    chosen = int(choose_many(ratings[None, :], [threshold])[0, 0])
+    return Choice(chosen, tuple(float(w) for w in win_rates_against_first(ratings)))
+
+
+def choose_many(ratings, thresholds, order=None) -> np.ndarray:
+    """The rule over many queries and knob values at once: the chosen candidate per threshold and
+    query, shape (T, n). `ratings` (n, m); `order`: the candidates' order, most expensive first
+    (default: as given). Returns indexes into the columns of `ratings`."""
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    order = np.arange(ratings.shape[1]) if order is None else np.asarray(order)
+    ordered = ratings[:, order]
+    win_rates = 1.0 / (1.0 + np.exp(-(ordered[:, :1] - ordered)))  # P(first beats j)
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
+    below = win_rates[None, :, :] < thresholds[:, None, None]  # (T, n, m)
+    below[:, :, 0] = False  # the first model is the fallback, not a candidate against itself
+    cheapest = ordered.shape[1] - 1 - np.argmax(below[:, :, ::-1], axis=2)  # the last True: the cheapest
+    return order[np.where(below.any(axis=2), cheapest, 0)]
 
 
 def strong_chosen(win_rates, threshold: float) -> np.ndarray:
-    """The two-model rule over many queries: True where the strong model answers."""
+    """The same rule for a pair, from P(strong wins) itself: True where the strong model answers
+    (win_rate >= threshold). Evaluation and calibration use this form, whose thresholds are
+    win rates themselves (a round trip through ratings could move a win rate by one ulp)."""
     return np.asarray(win_rates) >= threshold

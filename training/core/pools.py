@@ -1,9 +1,10 @@
-"""Pools: routing among any number of models, and its evaluation as quality against cost.
+"""Pools: routing among any number of models, evaluated as quality against cost.
 
-Plain numpy, no Django. A pool evaluation set holds, per prompt, each model's quality (a score)
-and cost (USD); a router's ratings of every model per prompt come from `Router.predict_ratings`.
+Plain numpy, no Django. A pool evaluation set is an `EvalSet` of the pool's models with a cost
+per model and row (`eval_set_from_rows(priced=True)`); a router's ratings of every model per
+prompt come from `Router.predict_ratings`.
 
-The decision (`training.core.policy.choose`, vectorized here over prompts and knob values): the
+The decision (`training.core.policy.choose_many`, over prompts and knob values at once): the
 candidates ordered by expected cost, most expensive first; with P(first beats m) = σ(r_first − r_m),
 the cheapest m with P(first beats m) < threshold answers, else the first. Sweeping the threshold
 from 0 (everything to the most expensive model) to 1 (everything to the cheapest) traces the
@@ -20,35 +21,10 @@ the oracle (each prompt to the cheapest model that scores best on it).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
 import numpy as np
 
-
-@dataclass
-class PoolSet:
-    name: str
-    prompts: list[str]
-    models: list[str]
-    quality: np.ndarray  # (n, m)
-    cost: np.ndarray  # (n, m) USD
-    embeddings: np.ndarray | None = field(default=None, repr=False)
-
-    def subset(self, index) -> "PoolSet":
-        index = list(index)
-        return replace(self, prompts=[self.prompts[i] for i in index], quality=self.quality[index],
-                       cost=self.cost[index], embeddings=None if self.embeddings is None else self.embeddings[index])
-
-
-def pool_set_from_rows(name: str, rows: list[dict], models: list[str] | None = None) -> PoolSet:
-    """A pool set from score-table rows with `scores` and `costs` per model: the rows that score and
-    price every model of the pool (`models`; default: every model some row scores)."""
-    if models is None:
-        models = sorted({m for row in rows for m in row.get("scores", {})})
-    keep = [row for row in rows if all(m in row.get("scores", {}) and m in (row.get("costs") or {}) for m in models)]
-    quality = np.array([[float(row["scores"][m]) for m in models] for row in keep]).reshape(len(keep), len(models))
-    cost = np.array([[float(row["costs"][m]) for m in models] for row in keep]).reshape(len(keep), len(models))
-    return PoolSet(name, [row["prompt"] for row in keep], list(models), quality, cost)
+from training.core.evaluation import EvalSet
+from training.core.policy import choose_many
 
 
 def cost_order(expected_cost) -> np.ndarray:
@@ -57,19 +33,9 @@ def cost_order(expected_cost) -> np.ndarray:
 
 
 def choices(ratings: np.ndarray, expected_cost, thresholds) -> np.ndarray:
-    """The chosen model index (into the pool) per knob value and prompt: shape (T, n)."""
-    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
-    order = cost_order(expected_cost)
-    ordered = ratings[:, order]  # (n, m), most expensive first
-    win_rates = 1.0 / (1.0 + np.exp(-(ordered[:, :1] - ordered)))  # P(first beats j)
-    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
-    below = win_rates[None, :, :] < thresholds[:, None, None]  # (T, n, m)
-    below[:, :, 0] = False  # the first model is the fallback, not a candidate against itself
-    m = ordered.shape[1]
-    # the cheapest qualifying candidate: the last True along the (descending-cost) axis
-    reversed_first = np.argmax(below[:, :, ::-1], axis=2)
-    chosen_position = np.where(below.any(axis=2), m - 1 - reversed_first, 0)
-    return order[chosen_position]
+    """The chosen model index (into the pool) per knob value and prompt, shape (T, n): the one
+    decision rule (`training.core.policy.choose_many`) with the candidates in expected-cost order."""
+    return choose_many(ratings, thresholds, order=cost_order(expected_cost))
 
 
 def curve_points(chosen: np.ndarray, quality: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,14 +97,15 @@ def curve_summary(costs, qualities, *, best_quality: float, best_cost: float, ma
             "quality_at_third_cost": hull_quality_at(hull, best_cost / 3)}
 
 
-def pool_evaluate(ratings: np.ndarray, pool: PoolSet, *, thresholds=None, expected_cost=None) -> dict:
+def pool_evaluate(ratings: np.ndarray, pool: EvalSet, *, thresholds=None, expected_cost=None) -> dict:
     """A router's quality-vs-cost curve on `pool` over the knob's range, with its AIQ,
     cost_to_best and quality_at_third_cost. `expected_cost` orders the candidates (default: each
     model's mean cost on the set)."""
     thresholds = np.linspace(0, 1, 201) if thresholds is None else np.asarray(thresholds)
-    expected = pool.cost.mean(axis=0) if expected_cost is None else np.asarray(expected_cost)
+    quality, cost = pool.quality, pool.cost
+    expected = cost.mean(axis=0) if expected_cost is None else np.asarray(expected_cost)
     chosen = choices(ratings, expected, thresholds)
-    costs, qualities = curve_points(chosen, pool.quality, pool.cost)
+    costs, qualities = curve_points(chosen, quality, cost)
     reference = pool_baselines(pool)
     summary = curve_summary(costs, qualities, **reference["reference"])
     summary["curve"]["threshold"] = [float(t) for t in thresholds]
@@ -147,20 +114,21 @@ def pool_evaluate(ratings: np.ndarray, pool: PoolSet, *, thresholds=None, expect
     return summary
 
 
-def pool_baselines(pool: PoolSet) -> dict:
+def pool_baselines(pool: EvalSet) -> dict:
     """Each single model's quality and cost, a random mix at equal cost (their hull), the oracle,
     and the reference the router's scores use (the best single model, the most expensive cost)."""
-    mean_q, mean_c = pool.quality.mean(axis=0), pool.cost.mean(axis=0)
+    quality, cost = pool.quality, pool.cost
+    mean_q, mean_c = quality.mean(axis=0), cost.mean(axis=0)
     best = int(np.lexsort((mean_c, -mean_q))[0])  # highest quality, then cheapest
     models = {m: {"quality": float(mean_q[j]), "cost": float(mean_c[j])} for j, m in enumerate(pool.models)}
     max_cost = float(mean_c.max())
     reference = {"best_quality": float(mean_q[best]), "best_cost": float(mean_c[best]), "max_cost": max_cost}
     mix = curve_summary(mean_c, mean_q, **reference)
     # the oracle: on each prompt, the cheapest of the models that score best there
-    top = pool.quality.max(axis=1, keepdims=True)
-    masked = np.where(pool.quality >= top - 1e-12, pool.cost, np.inf)
+    top = quality.max(axis=1, keepdims=True)
+    masked = np.where(quality >= top - 1e-12, cost, np.inf)
     pick = masked.argmin(axis=1)
     rows = np.arange(len(pick))
-    oracle = {"quality": float(pool.quality[rows, pick].mean()), "cost": float(pool.cost[rows, pick].mean())}
+    oracle = {"quality": float(quality[rows, pick].mean()), "cost": float(cost[rows, pick].mean())}
     return {"models": models, "best_model": pool.models[best], "random_mix": mix, "oracle": oracle,
             "reference": reference}

@@ -2,23 +2,24 @@
 import numpy as np
 import pytest
 
+from training.core.evaluation import eval_set_from_rows
 from training.core.policy import choose
 from training.core.pools import (
-    PoolSet,
     aiq,
     choices,
     hull_cost_to_reach,
     hull_quality_at,
     pool_baselines,
     pool_evaluate,
-    pool_set_from_rows,
     upper_hull,
 )
 
 # three models: "big" (cost 3), "mid" (cost 2), "small" (cost 1); four prompts
 QUALITY = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=float)
 COST = np.array([[3, 2, 1]] * 4, dtype=float)
-POOL = PoolSet("toy", [f"p{i}" for i in range(4)], ["big", "mid", "small"], QUALITY, COST)
+MODELS = ["big", "mid", "small"]
+POOL = eval_set_from_rows("toy", [{"prompt": f"p{i}", "scores": dict(zip(MODELS, QUALITY[i])),
+                                   "costs": dict(zip(MODELS, COST[i]))} for i in range(4)], MODELS, priced=True)
 
 
 def test_choices_match_the_single_decision_rule_for_every_prompt_and_knob():
@@ -81,5 +82,6 @@ def test_pool_sets_keep_rows_that_score_and_price_every_model():
     rows = [{"prompt": "a", "scores": {"x": 1, "y": 0}, "costs": {"x": 0.1, "y": 0.01}},
             {"prompt": "b", "scores": {"x": 1}, "costs": {"x": 0.1, "y": 0.01}},
             {"prompt": "c", "scores": {"x": 0, "y": 1}, "costs": {"x": 0.2}}]
-    pool = pool_set_from_rows("t", rows, ["x", "y"])
+    pool = eval_set_from_rows("t", rows, ["x", "y"], priced=True)
     assert pool.prompts == ["a"] and pool.quality.tolist() == [[1.0, 0.0]] and pool.cost.tolist() == [[0.1, 0.01]]
+    assert [row["prompt"] for row in eval_set_from_rows("t", rows, ["x", "y"]).rows] == ["a", "c"]  # a pair: no prices

@@ -4,9 +4,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from feedback.store import preferences_import
-from training.core.datasets import UnknownFormat
-from training.core.evaluation import EvalSet, rows_split, score_rows_load
-from training.core.pools import pool_set_from_rows
+from training.core.datasets import UnknownFormat, read_score_rows
+from training.core.evaluation import eval_set_from_rows, rows_split
 from training.core.routers import ROUTERS, UnknownModel
 from training.evaluation import curves_plot, holdout_import, holdout_source, pool_routers_evaluate, routers_evaluate
 
@@ -84,7 +83,7 @@ class Command(BaseCommand):
                 opts["strong"] and opts["weak"])):
             raise CommandError("give --strong and --weak (a pair), or --pool (any number of models)", returncode=2)
         try:
-            rows = score_rows_load(opts["eval"])
+            rows = read_score_rows(opts["eval"])
         except FileNotFoundError:
             raise CommandError(f"{opts['eval']}: no such file", returncode=2) from None
         except UnknownFormat as exc:
@@ -115,10 +114,12 @@ class Command(BaseCommand):
                       progress=True, log=self.stdout.write)
         try:
             if opts["pool"]:
-                result = pool_routers_evaluate(pool=pool_set_from_rows(opts["eval"], test_rows, self._pool), **common)
+                pool = eval_set_from_rows(Path(opts["eval"]).name, test_rows, self._pool, priced=True,
+                                          path=opts["eval"])
+                result = pool_routers_evaluate(pool=pool, **common)
             else:
-                eval_set = EvalSet(name=Path(opts["eval"]).name, rows=test_rows, strong=opts["strong"].lower(),
-                                   weak=opts["weak"].lower(), path=opts["eval"])
+                eval_set = eval_set_from_rows(Path(opts["eval"]).name, test_rows, [opts["strong"], opts["weak"]],
+                                              path=opts["eval"])
                 result = routers_evaluate(eval_set=eval_set, **common)
         except UnknownModel as exc:  # a model never seen in training
             raise CommandError(f"cannot score this model: {exc}", returncode=2) from None
@@ -155,7 +156,9 @@ class Command(BaseCommand):
                                    f"has {', '.join(priced) or 'no prices (a pool needs costs per model)'}",
                                    returncode=2)
         if len(self._pool) < 2:
-            raise CommandError(f"--pool needs two or more models scored and priced in {opts['eval']}", returncode=2)
+            raise CommandError(f"--pool needs two or more models scored and priced in {opts['eval']}"
+                               + ("" if priced else ": the file has no prices (a pool needs a cost per model and row)"),
+                               returncode=2)
         kept = [row for row in rows if all(m in row["scores"] and m in row["costs"] for m in self._pool)]
         if not kept:
             raise CommandError(f"{opts['eval']}: no row scores and prices every model of the pool", returncode=2)
