@@ -122,32 +122,16 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
     result = {"eval": {"file": eval_set.path or eval_set.name, "n": len(eval_set.rows)}, "strong": eval_set.strong,
               "weak": eval_set.weak, "strong_quality": float(strong_scores.mean()),
               "weak_quality": float(weak_scores.mean()), "routers": {}, "oracle": oracle(strong_scores, weak_scores)}
-    battles = None
-    preference_prompts_reembed(progress=progress)
-    needs_data = train or any(ROUTERS[kind].reads_battles for kind in routers)
-    if needs_data:
-        exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt
-        battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
-        result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
-                           "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"],
-                           "weights": battles.meta["params"]}
-        log(f"training data: {len(battles)} battles on {len(battles.prompt_embeddings)} prompts, "
-            f"{len(battles.models)} models")
+    battles = _training_battles(eval_set, result, routers=routers, train=train, tenant_id=tenant_id,
+                                data_params=data_params, progress=progress, log=log)
     for kind in routers:
         started = time.monotonic()
         if ROUTERS[kind].stochastic:  # the random baseline: averaged over seeds, as RouteLLM reports it
             result["routers"][kind] = random_baseline(strong_scores, weak_scores)
             continue
-        params = (router_params or {}).get(kind, {})
-        version = None
-        if train:
-            router = router_fit(kind=kind, battles=battles, params=params)
-        else:
-            version = router_version_active(kind=kind)
-            if version is None:
-                log(f"{kind}: no active version; skipped (use --train to train one)")
-                continue
-            router = router_for_version(version, battles)
+        router, version = _router_to_evaluate(kind, train=train, battles=battles, router_params=router_params, log=log)
+        if router is None:
+            continue
         metrics = router_evaluate(router, eval_set)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         if version is not None:
@@ -168,28 +152,17 @@ def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, ten
     result = {"eval": {"file": pool.path or pool.name, "n": len(pool.rows)}, "pool": list(pool.models),
               "models": base["models"], "best_model": base["best_model"], "oracle": base["oracle"],
               "random_mix": base["random_mix"], "reference": base["reference"], "routers": {}}
-    preference_prompts_reembed(progress=progress)
-    battles = None
-    if train or any(ROUTERS[kind].reads_battles for kind in routers):
-        exclude = {text_sha256(p) for p in pool.prompts}  # never train on a test prompt
-        battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
-        result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
-                           "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"]}
-        log(f"training data: {len(battles)} battles on {len(battles.prompt_embeddings)} prompts, "
-            f"{len(battles.models)} models")
+    battles = _training_battles(pool, result, routers=routers, train=train, tenant_id=tenant_id,
+                                data_params=data_params, progress=progress, log=log)
     for kind in routers:
         started = time.monotonic()
         if ROUTERS[kind].stochastic:  # a random router at equal cost is a random mix of the models
             result["routers"][kind] = base["random_mix"]
             continue
-        if train:
-            router = router_fit(kind=kind, battles=battles, params=(router_params or {}).get(kind, {}))
-        else:
-            version = router_version_active(kind=kind)
-            if version is None:
-                log(f"{kind}: no active version; skipped (use --train to train one)")
-                continue
-            router = router_for_version(version, battles)
+        router, _version = _router_to_evaluate(kind, train=train, battles=battles, router_params=router_params,
+                                               log=log)
+        if router is None:
+            continue
         ratings = router.predict_ratings(pool.embeddings, pool.models)
         metrics = pool_evaluate(ratings, pool)
         metrics["seconds"] = round(time.monotonic() - started, 1)
@@ -197,6 +170,35 @@ def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, ten
         log(f"{kind}: AIQ {metrics['aiq']:.4f}, quality at a third of {base['best_model']}'s cost "
             f"{_fmt(metrics['quality_at_third_cost'])}, cost to reach it {_fmt(metrics['cost_to_best'], '$')}")
     return result
+
+
+def _training_battles(eval_set: EvalSet, result: dict, *, routers, train: bool, tenant_id, data_params, progress,
+                      log):
+    """The stored battles the routers train on (or SW reads), never a test prompt; None when no
+    router needs them. Their counts go into `result["train"]`."""
+    preference_prompts_reembed(progress=progress)
+    if not (train or any(ROUTERS[kind].reads_battles for kind in routers)):
+        return None
+    exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt
+    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
+    result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
+                       "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"],
+                       "weights": battles.meta["params"]}
+    log(f"training data: {len(battles)} battles on {len(battles.prompt_embeddings)} prompts, "
+        f"{len(battles.models)} models")
+    return battles
+
+
+def _router_to_evaluate(kind: str, *, train: bool, battles, router_params, log):
+    """(router, version): a fresh fit on `battles`, or the active global version (None, None when
+    there is none)."""
+    if train:
+        return router_fit(kind=kind, battles=battles, params=(router_params or {}).get(kind, {})), None
+    version = router_version_active(kind=kind)
+    if version is None:
+        log(f"{kind}: no active version; skipped (use --train to train one)")
+        return None, None
+    return router_for_version(version, battles), version
 
 
 def _fmt(value, unit: str = "") -> str:

@@ -15,7 +15,8 @@ def quality_curves_plot(result: dict, path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for name, metrics in result["routers"].items():
-        style = {"linestyle": "--", "color": "grey"} if name == "random" else {"marker": "o", "markersize": 3}
+        # a baseline averaged over seeds (the random router) is drawn dashed
+        style = {"linestyle": "--", "color": "grey"} if "apgr_std" in metrics else {"marker": "o", "markersize": 3}
         ax.plot(np.array(metrics["curve"]["share"]) * 100, metrics["curve"]["quality"],
                 label=f"{name} (APGR {metrics['apgr']:.3f})", **style)
     curve = result["oracle"]["curve"]
@@ -26,11 +27,7 @@ def quality_curves_plot(result: dict, path: str) -> None:
     ax.set_xlabel("strong-model calls (%)")
     ax.set_ylabel("quality (mean score)")
     ax.set_title(f"{Path(result['eval']['file']).name} (n={result['eval']['n']})")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, ax, path)
 
 
 def pool_curves_plot(result: dict, path: str) -> None:
@@ -61,6 +58,12 @@ def pool_curves_plot(result: dict, path: str) -> None:
     ax.set_xlabel("mean cost per prompt (USD, log scale)")
     ax.set_ylabel("quality (mean score)")
     ax.set_title(f"{Path(result['eval']['file']).name}: {len(result['pool'])} models (n={result['eval']['n']})")
+    _save(fig, ax, path)
+
+
+def _save(fig, ax, path: str) -> None:
+    import matplotlib.pyplot as plt
+
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
