@@ -224,6 +224,11 @@ ROUTERHUB_SW_REFRESH_S = float(os.environ.get("ROUTERHUB_SW_REFRESH_S", 2))
 ROUTERHUB_SW_REBUILD_CHECK_S = float(os.environ.get("ROUTERHUB_SW_REBUILD_CHECK_S", 30))
 # Routed prompts' embeddings kept per process (in front of the Postgres embedding cache).
 ROUTERHUB_QUERY_CACHE_SIZE = int(os.environ.get("ROUTERHUB_QUERY_CACHE_SIZE", 4096))
+# Pools: a model's expected cost = prompt tokens x input price + its expected completion tokens x
+# output price; the expected completion tokens are the mean of its answers to the tenant over the
+# last 7 days (read at most this often per process), this default before it has any.
+ROUTERHUB_DEFAULT_COMPLETION_TOKENS = int(os.environ.get("ROUTERHUB_DEFAULT_COMPLETION_TOKENS", 256))
+ROUTERHUB_COST_STATS_S = float(os.environ.get("ROUTERHUB_COST_STATS_S", 60))
 # The request log's commit waits for the WAL flush (on, default: durable) or not (off: a crash of
 # Postgres itself, not of RouterHub, can lose the last ~0.6 s of log rows). At 100 req/s the
 # bench showed no difference (Postgres groups concurrent commits); off helps a single slow disk.

@@ -115,6 +115,11 @@ class RequestDetailApi(APIView):
         router = serializers.SerializerMethodField()
         win_rate = serializers.FloatField(allow_null=True)
         threshold = serializers.FloatField(allow_null=True)
+        scores = serializers.DictField(child=serializers.FloatField(),
+                                       help_text="The router's rating of each candidate model: P(a beats b) = "
+                                                 "σ(r_a − r_b).")
+        estimated_cost = serializers.DecimalField(max_digits=14, decimal_places=8, coerce_to_string=False,
+                                                  allow_null=True)
         routing_reason = serializers.CharField()
         chosen_model = serializers.CharField()
         served_model = serializers.CharField()

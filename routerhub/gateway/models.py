@@ -31,6 +31,10 @@ class RoutedRequest(models.Model):
     routing_reason = models.CharField(max_length=300, blank=True)
     win_rate = models.FloatField(null=True, blank=True)
     threshold = models.FloatField(null=True, blank=True)
+    scores = models.JSONField(default=dict, blank=True,
+                              help_text="The router's rating of every candidate model (P(a beats b) = σ(r_a − r_b)).")
+    estimated_cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True,
+                                         help_text="The chosen model's expected cost when it was chosen (USD).")
     chosen_model = models.CharField(max_length=128, blank=True, help_text="Model the router chose.")
     served_model = models.CharField(max_length=128, blank=True, help_text="Model that answered.")
     fallback = models.BooleanField(default=False)

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
+from django.conf import settings
 
 from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.embeddings.services import query_embedding
 from routerhub.errors import ApiError
 from routerhub.gateway.registry import registry
+from routerhub.gateway.selectors import completion_tokens_expected
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from routerhub.tenants.selectors import endpoint_by_name
+from routerhub.tenants.selectors import endpoint_by_name, tenant_pool
+from routerhub.tenants.upstream import endpoint_cost
 from training.core.routers import ROUTER_KINDS, UnknownModel
 
 logger = logging.getLogger(__name__)
@@ -80,16 +84,67 @@ class Decision:
     embedding: np.ndarray | None = None
     cache_entry: EmbeddingCacheEntry | None = None  # a new embedding, stored with the request's log row
     routed_prompt: str = ""
+    scores: dict = field(default_factory=dict)  # the router's rating of each candidate
+    estimated_cost: Decimal | None = None  # the chosen model's expected cost (USD)
 
 
-def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decision:
-    """Which model answers. Never fails for lack of a router: with no usable router, the strong one."""
+@dataclass(frozen=True)
+class Constraints:
+    """What a request narrows the tenant's pool to: an allow-list and a cost ceiling."""
+
+    models: list[str] | None = None
+    max_cost: float | None = None
+    prompt_tokens: int = 0
+
+
+def expected_cost(endpoint: ModelEndpoint, *, prompt_tokens: int, completion_tokens: float) -> Decimal:
+    """The cost of an answer: the prompt at the input price, the model's expected completion at
+    the output price."""
+    return endpoint_cost(endpoint, prompt_tokens, int(round(completion_tokens)))
+
+
+def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[ModelEndpoint, Decimal]]:
+    """The tenant's pool narrowed by the request, with each model's expected cost, most expensive
+    first. ApiError (400) for a name outside the pool or a ceiling no model fits under."""
+    pool = tenant_pool(tenant)
+    if constraints.models is not None:
+        names = {endpoint.name for endpoint in pool}
+        outside = [name for name in constraints.models if name not in names]
+        if outside:
+            raise ApiError(f"'models' names {', '.join(map(repr, outside))}, not in this tenant's pool "
+                           f"({', '.join(sorted(names))}).", code="model_not_in_pool", param="models")
+        pool = [endpoint for endpoint in pool if endpoint.name in set(constraints.models)]
+    completions = completion_tokens_expected(tenant=tenant)
+    default = settings.ROUTERHUB_DEFAULT_COMPLETION_TOKENS
+    priced = [(endpoint, expected_cost(endpoint, prompt_tokens=constraints.prompt_tokens,
+                                       completion_tokens=completions.get(endpoint.name, default)))
+              for endpoint in pool]
+    if constraints.max_cost is not None:
+        within = [(endpoint, cost) for endpoint, cost in priced if cost <= Decimal(str(constraints.max_cost))]
+        if not within:
+            cheapest = min(priced, key=lambda item: item[1])
+            raise ApiError(f"No model of the pool is expected to cost at most max_cost = ${constraints.max_cost:g}: "
+                           f"the cheapest, {cheapest[0].name}, is expected to cost ${cheapest[1]:f}.",
+                           code="max_cost_too_low", param="max_cost")
+        priced = within
+    return sorted(priced, key=lambda item: item[1], reverse=True)
+
+
+def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,
+          constraints: Constraints = Constraints()) -> Decision:
+    """Which model answers. Never fails for lack of a router: with no usable router, the most
+    expensive candidate (for a pair: the strong model)."""
     if not target.routed:
         return Decision(chosen=target.endpoint, other=None, reason="model named in the request: no routing",
                         routed_prompt=routed_prompt)
-    candidates = [tenant.strong_model, tenant.weak_model]  # strongest (most expensive) first
-    decision = Decision(chosen=candidates[0], other=candidates[1], kind=target.kind, threshold=target.threshold,
-                        routed_prompt=routed_prompt)
+    priced = candidates_for(tenant=tenant, constraints=constraints)
+    candidates, costs = [endpoint for endpoint, _ in priced], dict((e.name, c) for e, c in priced)
+    decision = Decision(chosen=candidates[0], other=candidates[1] if len(candidates) > 1 else None, kind=target.kind,
+                        threshold=target.threshold, routed_prompt=routed_prompt,
+                        estimated_cost=costs[candidates[0].name])
+    if len(candidates) == 1:
+        decision.reason = "one model left after the request's constraints: no routing"
+        return decision
     try:
         decision.embedding, decision.cache_entry = query_embedding(routed_prompt)
     except Exception as exc:  # the embedder is down (e.g. the OpenAI backend): still answer
@@ -107,8 +162,15 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
         return decision
     decision.version_id, decision.router_label = active.version_id, active.label
     try:
-        choice = active.router.scoped(tenant_id=tenant.pk).route(
-            decision.embedding, [endpoint.name for endpoint in candidates], target.threshold)
+        router = active.router.scoped(tenant_id=tenant.pk)
+        # the stated rule for models the router never saw: it chooses among the ones it knows
+        seen = [endpoint for endpoint in candidates if router.knows(endpoint.name)]
+        unseen = [endpoint.name for endpoint in candidates if endpoint not in seen]
+        if len(seen) < 2:
+            decision.reason = f"router has not seen the model ({', '.join(unseen)}): strong model"
+            return decision
+        names = [endpoint.name for endpoint in seen]
+        choice = router.route(decision.embedding, names, target.threshold)
     except UnknownModel as exc:
         decision.reason = f"router has not seen the model ({exc}): strong model"
         return decision
@@ -116,9 +178,20 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str) -> Decisio
         logger.exception("router %s failed", active.label)
         decision.reason = f"router {active.label} failed ({type(exc).__name__}): strong model"
         return decision
+    decision.scores = {name: round(rating, 6) for name, rating in zip(names, choice.ratings)}
     decision.win_rate = choice.win_rate
-    decision.chosen = candidates[choice.index]
-    decision.other = candidates[0] if choice.index else candidates[1]
-    relation = "<" if choice.index else ">="
-    decision.reason = f"P(strong wins) {choice.win_rate:.4f} {relation} threshold {target.threshold:g}"
+    decision.chosen = seen[choice.index]
+    decision.other = seen[choice.index - 1] if choice.index else seen[1]  # fallback: the next model up in cost
+    decision.estimated_cost = costs[decision.chosen.name]
+    if len(seen) == 2:
+        relation = "<" if choice.index else ">="
+        decision.reason = f"P(strong wins) {choice.win_rate:.4f} {relation} threshold {target.threshold:g}"
+    else:
+        first = seen[0].name
+        decision.reason = (f"cheapest of {len(seen)} with P({first} wins) < threshold {target.threshold:g}: "
+                           f"{decision.chosen.name} (P {choice.win_rates[choice.index]:.4f})"
+                           if choice.index else f"no cheaper model with P({first} wins) < threshold "
+                                                f"{target.threshold:g}: {first}")
+        if unseen:
+            decision.reason += f"; not seen by the router: {', '.join(unseen)}"
     return decision

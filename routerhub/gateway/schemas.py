@@ -21,6 +21,8 @@ class ChatRequest:
     messages: list[dict]
     stream: bool = False
     include_usage: bool = False  # the client asked for the final usage chunk when streaming
+    models: list[str] | None = None  # RouterHub's own: an allow-list within the tenant's pool
+    max_cost: float | None = None  # RouterHub's own: the most this request may cost (USD, expected)
     extra: dict = field(default_factory=dict)  # every other field, passed through as is
 
     @property
@@ -83,9 +85,20 @@ def chat_request_parse(body) -> ChatRequest:
     stream_options = body.get("stream_options")
     if stream_options is not None and not isinstance(stream_options, dict):
         raise _invalid("'stream_options' must be an object.", "stream_options")
-    extra = {key: value for key, value in body.items() if key not in ("model", "messages", "stream")}
+    models = body.get("models")
+    if models is not None and (not isinstance(models, list) or not models or len(models) > 64 or not all(
+            isinstance(name, str) and name.strip() for name in models)):
+        raise _invalid("'models' must be a non-empty list of model names from your pool (GET /v1/models).", "models")
+    max_cost = body.get("max_cost")
+    if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
+                                 or not 0 <= max_cost < float("inf")):
+        raise _invalid("'max_cost' must be a number of USD >= 0.", "max_cost")
+    extra = {key: value for key, value in body.items() if key not in ("model", "messages", "stream", "models",
+                                                                        "max_cost")}
     return ChatRequest(model=model.strip(), messages=messages, stream=stream,
-                       include_usage=bool((stream_options or {}).get("include_usage")), extra=extra)
+                       include_usage=bool((stream_options or {}).get("include_usage")),
+                       models=[name.strip() for name in models] if models else None,
+                       max_cost=float(max_cost) if max_cost is not None else None, extra=extra)
 
 
 # --- OpenAPI description (validation above is what runs; these only document the shapes)
@@ -109,6 +122,10 @@ class ChatCompletionRequestSerializer(serializers.Serializer):
     seed = serializers.IntegerField(required=False)
     user = serializers.CharField(required=False)
     n = serializers.IntegerField(required=False, help_text="Only 1 is supported.")
+    models = serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="RouterHub: route only among these models of the tenant's pool.")
+    max_cost = serializers.FloatField(required=False, min_value=0,
+                                      help_text="RouterHub: only models whose expected cost (USD) is at most this.")
 
 
 class ChatCompletionResponseSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Avg, Count, DecimalField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from routerhub.gateway.models import RoutedRequest
@@ -114,3 +114,25 @@ def requests_filtered(*, tenant=None, model: str = "", status: str = "", win_min
 def served_models() -> list[str]:
     return list(RoutedRequest.objects.exclude(served_model="").values_list("served_model", flat=True)
                 .distinct().order_by("served_model"))
+
+
+_completion_stats: dict[int, tuple[float, dict[str, float]]] = {}
+
+
+def completion_tokens_expected(*, tenant: Tenant) -> dict[str, float]:
+    """Each model's mean completion tokens in its answers to this tenant over the last 7 days (what
+    a pool's expected cost uses), read at most every ROUTERHUB_COST_STATS_S per process."""
+    import time
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    cached = _completion_stats.get(tenant.pk)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    rows = (RoutedRequest.objects.filter(tenant=tenant, status__in=ANSWERED, completion_tokens__gt=0,
+                                         created__gte=timezone.now() - timedelta(days=7))
+            .values("served_model").annotate(mean=Avg("completion_tokens")))
+    stats = {row["served_model"]: float(row["mean"]) for row in rows}
+    _completion_stats[tenant.pk] = (time.monotonic() + settings.ROUTERHUB_COST_STATS_S, stats)
+    return stats

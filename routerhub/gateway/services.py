@@ -22,7 +22,7 @@ from feedback.duels import duel_maybe_create
 from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import error_body
 from routerhub.gateway.models import RoutedRequest
-from routerhub.gateway.routing import Decision, route, route_target_resolve
+from routerhub.gateway.routing import Constraints, Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from routerhub.tenants.upstream import (
@@ -63,6 +63,8 @@ class GatewayCall:
             headers["x-routerhub-model"] = self.decision.chosen.name
             if self.decision.win_rate is not None:
                 headers["x-routerhub-win-rate"] = f"{self.decision.win_rate:.6f}"
+            if self.decision.estimated_cost is not None:
+                headers["x-routerhub-estimated-cost"] = f"{self.decision.estimated_cost:f}"
         return headers
 
     def log(self, *, status: str, http_status: int, served: ModelEndpoint | None = None, fallback: bool = False,
@@ -78,7 +80,8 @@ class GatewayCall:
             requested_model=self.requested_model[:128], stream=bool(self.request and self.request.stream),
             router_kind=d.kind if d else "", router_version_id=d.version_id if d else None,
             routing_reason=(d.reason if d else "")[:300], win_rate=d.win_rate if d else None,
-            threshold=d.threshold if d else None, chosen_model=d.chosen.name if d else "",
+            threshold=d.threshold if d else None, scores=d.scores if d else {},
+            estimated_cost=d.estimated_cost if d else None, chosen_model=d.chosen.name if d else "",
             served_model=served.name if served else "", fallback=fallback, answer=answer, status=status,
             http_status=http_status, error=error, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost=endpoint_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
@@ -124,7 +127,10 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     Raises ApiError for a bad model name (the caller logs it as a client error)."""
     call.request, call.requested_model = request, request.model
     target = route_target_resolve(model=request.model, tenant=call.tenant)
-    call.decision = route(target=target, tenant=call.tenant, routed_prompt=request.routed_prompt)
+    constraints = Constraints(models=request.models, max_cost=request.max_cost,
+                              prompt_tokens=_estimate_prompt_tokens(request))
+    call.decision = route(target=target, tenant=call.tenant, routed_prompt=request.routed_prompt,
+                          constraints=constraints)
     call.routing_ms = (time.perf_counter() - call.started) * 1000
     endpoints = [call.decision.chosen] + ([call.decision.other] if call.decision.other else [])
     try:

@@ -48,6 +48,10 @@ class Tenant(models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of routed requests that also get the other model's answer (fetched after the user's "
                   "answer was sent) for a person or the LLM judge to compare. 0: no duels.")
+    pool = models.ManyToManyField(
+        ModelEndpoint, blank=True, related_name="pool_tenants",
+        help_text="The models `router` chooses among, by predicted quality and expected cost. Empty: the strong "
+                  "and the weak model (a pair: the threshold means P(strong wins) as in RouteLLM).")
     judge_model = models.ForeignKey(
         ModelEndpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         help_text="LLM judge for this tenant's duels (any OpenAI-compatible endpoint). Empty: duels wait for a "

@@ -36,6 +36,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     else:
         api_key = (
             ApiKey.objects.select_related("tenant", "tenant__strong_model", "tenant__weak_model")
+            .prefetch_related("tenant__pool")
             .filter(key_hash=key_hash, revoked_at__isnull=True, tenant__active=True)
             .first()
         )
@@ -75,3 +76,10 @@ def endpoint_by_name(name: str) -> ModelEndpoint | None:
 
 def tenant_by_slug(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def tenant_pool(tenant: Tenant) -> list[ModelEndpoint]:
+    """The models `router` chooses among for this tenant: its pool's active endpoints, or its
+    strong and weak model when the pool is empty (a pair)."""
+    pool = [endpoint for endpoint in tenant.pool.all() if endpoint.active]
+    return pool if pool else [tenant.strong_model, tenant.weak_model]

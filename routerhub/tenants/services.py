@@ -108,9 +108,11 @@ def tenant_settings_update(*, tenant: Tenant, actor=None, via: str = "", **field
 # --- The demo: a staff user, a tenant with a key, and the canonical strong/weak pair.
 
 DEMO_ENDPOINTS = (
-    # name, USD per 1M input tokens, per 1M output tokens (list prices of the RouteLLM pair)
+    # name, USD per 1M input tokens, per 1M output tokens (list prices of the RouteLLM pair, and of
+    # a third RouterBench model: the demo tenant's pool is all three)
     ("gpt-4-1106-preview", Decimal("10"), Decimal("30")),
     ("mixtral-8x7b-instruct-v0.1", Decimal("0.24"), Decimal("0.24")),
+    ("zero-one-ai/yi-34b-chat", Decimal("0.8"), Decimal("0.8")),
 )
 
 
@@ -142,6 +144,7 @@ def demo_seed(*, upstream_base_url: str, admin_user: str, admin_password: str | 
                                "weak_model": endpoints[DEMO_ENDPOINTS[1][0]]})
     if made:
         created.append("tenant demo")
+        tenant.pool.set(endpoints.values())
 
     User = get_user_model()
     user = User.objects.filter(username=admin_user).first()

@@ -17,10 +17,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Choice:
-    """`index` into the candidates; `win_rates[j]` = P(candidates[0] beats candidates[j])."""
+    """`index` into the candidates; `win_rates[j]` = P(candidates[0] beats candidates[j]);
+    `ratings`: the router's rating of each candidate."""
 
     index: int
     win_rates: tuple[float, ...]
+    ratings: tuple[float, ...] = ()
 
     @property
     def win_rate(self) -> float | None:
@@ -38,7 +40,8 @@ def choose(ratings, threshold: float) -> Choice:
     """The candidate that answers one query (see the module's rule); ratings in candidate order."""
     ratings = np.asarray(ratings, dtype=np.float64)
     chosen = int(choose_many(ratings[None, :], [threshold])[0, 0])
-    return Choice(chosen, tuple(float(w) for w in win_rates_against_first(ratings)))
+    return Choice(chosen, tuple(float(w) for w in win_rates_against_first(ratings)),
+                  tuple(float(r) for r in ratings))
 
 
 def choose_many(ratings, thresholds, order=None) -> np.ndarray:

@@ -99,6 +99,10 @@ class Router:
         """Ratings (n_queries, len(models)): P(a beats b) = σ(r_a − r_b). Raises UnknownModel."""
         raise NotImplementedError
 
+    def knows(self, name: str) -> bool:
+        """Whether the router can score `name` (it saw the model in training)."""
+        return name in self.models_
+
     def predict_win_rate(self, query_embeddings: np.ndarray, *, strong: str, weak: str) -> np.ndarray:
         """P(strong beats weak) for each query row, shape (n,)."""
         ratings = self.predict_ratings(query_embeddings, [strong, weak])

@@ -18,6 +18,9 @@ class RandomRouter(Router):
         self.models_ = list(battles.models)
         return self
 
+    def knows(self, name: str) -> bool:
+        return True
+
     @classmethod
     def restore(cls, params: dict, artifact: bytes | None, *, neighbors=None) -> "RandomRouter":
         return cls(**params)

@@ -173,6 +173,9 @@ class SWRankingRouter(Router):
             return self
         return type(self)(**self.get_params()).attach(scoped_source(**scope))
 
+    def knows(self, name: str) -> bool:
+        return name in self.source_.models  # the serving index learns new models as battles arrive
+
     def predict_ratings(self, query_embeddings, models: list[str]) -> np.ndarray:
         queries = np.atleast_2d(np.asarray(query_embeddings, dtype=np.float32))
         out = np.empty((len(queries), len(models)))

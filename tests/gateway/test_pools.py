@@ -1,0 +1,120 @@
+"""A tenant's pool of three models through the real gateway and the official `openai` client:
+different prompts go to different models, a request can narrow the pool (`models`, `max_cost`),
+and the log keeps every candidate's score and the expected cost."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from routerhub.embeddings.services import embeddings_for_texts
+from routerhub.gateway.models import RoutedRequest
+from routerhub.gateway.registry import registry
+from routerhub.tenants.models import ModelEndpoint
+from tests.support.gateway import EASY, HARD
+from training.core.routers import Battles, MFRouter
+from training.services import router_version_create, router_version_promote
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CODE = [
+    "Write a Python function that reverses a linked list in place.",
+    "Implement binary search in JavaScript and explain its complexity.",
+    "Write a SQL query that returns the second highest salary per department.",
+    "Refactor this Java loop into a stream: for (int x : xs) if (x > 0) out.add(x * 2);",
+    "Write a Bash one-liner that counts the lines of every .py file in a directory tree.",
+    "Implement an LRU cache class in Python with get and put in O(1).",
+    "Write a Go function that merges two sorted slices of ints.",
+    "Write a regular expression that matches ISO 8601 dates and explain it.",
+]
+
+
+def three_model_battles():
+    """strong > mid > weak on maths; strong = mid > weak on code; all tie on small talk."""
+    texts = HARD + CODE + EASY
+    outcomes = {"hard": {("strong-model", "mid-model"): 1.0, ("strong-model", "weak-model"): 1.0,
+                         ("mid-model", "weak-model"): 1.0},
+                "code": {("strong-model", "mid-model"): 0.5, ("strong-model", "weak-model"): 1.0,
+                         ("mid-model", "weak-model"): 1.0},
+                "easy": {("strong-model", "mid-model"): 0.5, ("strong-model", "weak-model"): 0.5,
+                         ("mid-model", "weak-model"): 0.5}}
+    families = ["hard"] * len(HARD) + ["code"] * len(CODE) + ["easy"] * len(EASY)
+    index, model_a, model_b, outcome = [], [], [], []
+    for _ in range(4):
+        for i, family in enumerate(families):
+            for (a, b), result in outcomes[family].items():
+                index.append(i)
+                model_a.append(a)
+                model_b.append(b)
+                outcome.append(result)
+    return Battles.from_records(embeddings_for_texts(texts), index, model_a, model_b, outcome)
+
+
+@pytest.fixture
+def pool_gateway(gateway):
+    mid = ModelEndpoint.objects.create(name="mid-model", upstream_model="mid-model", base_url=gateway.sim,
+                                       timeout_s=5, max_retries=0, input_price_per_mtok=Decimal("1"),
+                                       output_price_per_mtok=Decimal("3"))
+    tenant = gateway.tenant
+    tenant.pool.set([tenant.strong_model, mid, tenant.weak_model])
+    tenant.routing_threshold = 0.6
+    tenant.save()
+    router = MFRouter(dim=16, epochs=200, batch_size=16, lr=1e-2, noise=0.0).fit(three_model_battles())
+    router_version_promote(version=router_version_create(router=router, battles=three_model_battles()))
+    registry.reload()
+    return gateway
+
+
+def ask(gateway, prompt: str, **extra):
+    return gateway.client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": prompt}], extra_body=extra or None)
+
+
+def test_a_pool_sends_each_kind_of_prompt_to_its_own_model(pool_gateway):
+    served = {family: {ask(pool_gateway, p).headers["x-routerhub-model"] for p in prompts[:3]}
+              for family, prompts in (("hard", HARD), ("code", CODE), ("easy", EASY))}
+    assert served == {"hard": {"strong-model"}, "code": {"mid-model"}, "easy": {"weak-model"}}
+    raw = ask(pool_gateway, CODE[4])
+    assert raw.parse().model == "mid-model"
+    estimated = Decimal(raw.headers["x-routerhub-estimated-cost"])
+    row = RoutedRequest.objects.get(pk=raw.headers["x-routerhub-request-id"])
+    assert set(row.scores) == {"strong-model", "mid-model", "weak-model"} and row.estimated_cost == estimated
+    # the mid model's expected cost: the prompt at $1/M, 256 expected completion tokens at $3/M (no log yet)
+    assert Decimal("0.000768") < estimated < Decimal("0.0009")
+    detail = httpx.get(f"{pool_gateway.url}/requests/{row.pk}",
+                       headers={"Authorization": f"Bearer {pool_gateway.key}"}).json()
+    assert set(detail["scores"]) == set(row.scores) and detail["estimated_cost"] == pytest.approx(float(estimated))
+
+
+def test_a_request_narrows_the_pool_with_models_and_max_cost(pool_gateway):
+    assert ask(pool_gateway, HARD[0], models=["mid-model", "weak-model"]).headers["x-routerhub-model"] == "mid-model"
+    # strong-model costs ~$0.008 expected here, mid-model ~$0.0008: a ceiling between them leaves mid and weak
+    assert ask(pool_gateway, HARD[1], max_cost=0.002).headers["x-routerhub-model"] == "mid-model"
+    only = ask(pool_gateway, HARD[2], models=["weak-model"])
+    assert only.headers["x-routerhub-model"] == "weak-model" and "x-routerhub-win-rate" not in only.headers
+
+
+@pytest.mark.parametrize("extra, code", [({"max_cost": 0}, "max_cost_too_low"),
+                                         ({"models": ["gpt-9"]}, "model_not_in_pool"),
+                                         ({"models": []}, "invalid_request"),
+                                         ({"max_cost": -1}, "invalid_request")])
+def test_an_impossible_narrowing_is_a_clear_400_and_a_log_row(pool_gateway, extra, code):
+    with pytest.raises(openai.BadRequestError) as raised:
+        ask(pool_gateway, HARD[0], **extra)
+    assert raised.value.body["code"] == code
+    row = RoutedRequest.objects.get()
+    assert row.status == RoutedRequest.Status.CLIENT_ERROR and row.http_status == 400
+
+
+def test_a_pool_model_the_router_never_saw_is_left_to_the_others(pool_gateway):
+    new = ModelEndpoint.objects.create(name="new-model", upstream_model="new-model", base_url=pool_gateway.sim,
+                                       input_price_per_mtok=Decimal("0.01"), output_price_per_mtok=Decimal("0.01"))
+    pool_gateway.tenant.pool.add(new)
+    raw = ask(pool_gateway, EASY[0])
+    assert raw.headers["x-routerhub-model"] == "weak-model"  # new-model is cheaper, but unknown to the router
+    assert "not seen by the router: new-model" in RoutedRequest.objects.get(
+        pk=raw.headers["x-routerhub-request-id"]).routing_reason
+    assert np.isfinite(float(raw.headers["x-routerhub-win-rate"]))
