@@ -135,13 +135,19 @@ class Command(BaseCommand):
         dim = settings.ROUTERHUB_EMBEDDING_DIM
         prompts = rng.normal(size=(500, dim)).astype(np.float32)
         prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
-        battles = Battles(prompts, rng.integers(0, 500, 5000), rng.integers(0, 10, 5000),
-                          (rng.integers(0, 10, 5000) + 1) % 10, rng.integers(0, 3, 5000) / 2,
-                          [f"m{i}" for i in range(10)])
+        a = rng.integers(0, 11, 5000)
+        battles = Battles(prompts, rng.integers(0, 500, 5000), a, (a + rng.integers(1, 11, 5000)) % 11,
+                          rng.integers(0, 3, 5000) / 2, [f"m{i}" for i in range(11)])
         router = MFRouter(epochs=1).fit(battles)
         query = prompts[:1]
         samples = timed(lambda: router.predict_win_rate(query, strong="m0", weak="m1"), repeat * 10)
         self.stdout.write(f"\n== MF scoring (embedding excluded): {percentiles(samples)}")
+        # the decision through the router contract (ratings + the policy): a pair against a pool of 11
+        pair, pool = [f"m{i}" for i in range(2)], [f"m{i}" for i in range(11)]
+        two = timed(lambda: router.route(query[0], pair, 0.5), repeat * 10)
+        ten = timed(lambda: router.route(query[0], pool, 0.5), repeat * 10)
+        self.stdout.write(f"== MF decision, 2 models: {percentiles(two)}; 11 models: {percentiles(ten)} "
+                          f"(+{np.percentile(ten, 50) - np.percentile(two, 50):.3f} ms at p50)")
         from routerhub.embeddings.services import embedder_get
 
         embedder = embedder_get()
