@@ -24,9 +24,9 @@ from django.utils import timezone
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
 from feedback.models import Duel
 from feedback.store import USER_JUDGE, battle_replace, content_hash
-from routerhub.tenants.selectors import endpoint_by_name
+from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_by_price
 from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
-from training.core.labels import battle_from_preference
+from training.core.labels import battle_from_preference, duel_opponent
 
 logger = logging.getLogger(__name__)
 Status = Duel.Status
@@ -49,15 +49,19 @@ def duel_maybe_create(*, request) -> Duel | None:
     """Called inside the gateway's log transaction for a request answered by the routed model: a
     pending duel when the tenant's duel rate picks it. Its fetch task is sent on commit."""
     tenant = request.tenant
-    strong, weak = tenant.strong_model.name, tenant.weak_model.name
-    if (not request.router_kind or request.fallback or not request.answer or strong == weak
-            or request.served_model not in (strong, weak)
+    if (not request.router_kind or request.fallback or not request.answer
             or not duel_sampled(request_id=request.pk, rate=tenant.duel_rate)):
         return None
-    served_strong = request.served_model == strong
-    duel = Duel.objects.create(request=request, tenant=tenant, model_a=strong, model_b=weak,
-                               answer_a=request.answer if served_strong else "",
-                               answer_b="" if served_strong else request.answer)
+    pool = tenant_pool_by_price(tenant)
+    other = duel_opponent(served_model=request.served_model, pool=pool)
+    if other is None or other == request.served_model:
+        return None
+    # model a is the more expensive of the two (for a pair: the strong model)
+    served_first = pool.index(request.served_model) < pool.index(other)
+    model_a, model_b = (request.served_model, other) if served_first else (other, request.served_model)
+    duel = Duel.objects.create(request=request, tenant=tenant, model_a=model_a, model_b=model_b,
+                               answer_a=request.answer if served_first else "",
+                               answer_b="" if served_first else request.answer)
     transaction.on_commit(lambda: _send_fetch(duel.pk))
     return duel
 

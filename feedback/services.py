@@ -7,8 +7,9 @@ from django.db import transaction
 from feedback.duels import duel_label
 from feedback.models import Duel, Feedback, Preference
 from feedback.store import USER_JUDGE, battle_replace, content_hash
+from routerhub.tenants.selectors import tenant_pool_by_price
 from training.core.embeddings import text_sha256
-from training.core.labels import battle_from_preference, battle_from_thumbs
+from training.core.labels import battle_from_preference, battle_from_thumbs_in_pool
 
 THUMBS_SOURCE = "thumbs"
 PREFERENCE_API_SOURCE = "preference-api"
@@ -35,8 +36,8 @@ def feedback_rate(*, tenant, request, rating: str, comment: str = ""):
                             code="nothing_to_rate", param="request_id")
     feedback, _ = Feedback.objects.update_or_create(request=request, defaults={
         "tenant": tenant, "rating": rating, "comment": comment})
-    battle = battle_from_thumbs(rating=rating, served_model=request.served_model,
-                                strong_model=tenant.strong_model.name, weak_model=tenant.weak_model.name)
+    battle = battle_from_thumbs_in_pool(rating=rating, served_model=request.served_model,
+                                        pool=tenant_pool_by_price(tenant))
     battle_replace(content_hash=content_hash("thumbs", str(request.pk)), tenant=tenant, prompt=request.routed_prompt,
                     battle=battle, source=THUMBS_SOURCE, request=request,
                     metadata={"rating": rating, "served_model": request.served_model})

@@ -83,3 +83,13 @@ def tenant_pool(tenant: Tenant) -> list[ModelEndpoint]:
     strong and weak model when the pool is empty (a pair)."""
     pool = [endpoint for endpoint in tenant.pool.all() if endpoint.active]
     return pool if pool else [tenant.strong_model, tenant.weak_model]
+
+
+def tenant_pool_by_price(tenant: Tenant) -> list[str]:
+    """The names of the tenant's pool, most expensive first by list price (input + output per 1M
+    tokens): the order feedback and duels use. A pair stays strong first."""
+    members = [endpoint for endpoint in tenant.pool.all() if endpoint.active]
+    if not members:
+        return [tenant.strong_model.name, tenant.weak_model.name]
+    return [endpoint.name for endpoint in sorted(
+        members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name), reverse=True)]

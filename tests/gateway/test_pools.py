@@ -118,3 +118,21 @@ def test_a_pool_model_the_router_never_saw_is_left_to_the_others(pool_gateway):
     assert "not seen by the router: new-model" in RoutedRequest.objects.get(
         pk=raw.headers["x-routerhub-request-id"]).routing_reason
     assert np.isfinite(float(raw.headers["x-routerhub-win-rate"]))
+
+
+def test_pool_feedback_and_duels_compare_the_served_model_with_the_next_one_up(pool_gateway):
+    from feedback.models import Duel, Preference
+
+    headers = {"Authorization": f"Bearer {pool_gateway.key}"}
+    code = ask(pool_gateway, CODE[5])  # answered by mid-model
+    assert code.headers["x-routerhub-model"] == "mid-model"
+    response = httpx.post(f"{pool_gateway.url}/feedback", headers=headers,
+                          json={"request_id": code.headers["x-routerhub-request-id"], "rating": "down"})
+    assert response.status_code == 201
+    battle = Preference.objects.get(tenant=pool_gateway.tenant, source="thumbs")
+    assert (battle.model_a, battle.model_b, battle.winner) == ("strong-model", "mid-model", "model_a")
+    pool_gateway.tenant.duel_rate = 1.0
+    pool_gateway.tenant.save()
+    easy = ask(pool_gateway, EASY[4])  # answered by weak-model: its duel asks mid-model, the next one up
+    duel = Duel.objects.get(request_id=easy.headers["x-routerhub-request-id"])
+    assert (duel.model_a, duel.model_b) == ("mid-model", "weak-model") and duel.answer_b and not duel.answer_a

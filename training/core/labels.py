@@ -46,15 +46,42 @@ class Battle:
 def battle_from_thumbs(*, rating: str, served_model: str, strong_model: str, weak_model: str) -> Battle | None:
     """The battle a thumb on `served_model`'s answer stands for, or None (see the module's table).
     Model a is always the strong model."""
+    if strong_model == weak_model:
+        if rating not in ("up", "down"):
+            raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
+        return None
+    return battle_from_thumbs_in_pool(rating=rating, served_model=served_model, pool=[strong_model, weak_model])
+
+
+def battle_from_thumbs_in_pool(*, rating: str, served_model: str, pool: list[str]) -> Battle | None:
+    """The pair's rules in a pool ordered most expensive first: the served model's neighbour one
+    step up in price plays the strong model (model a), the served model the weak one.
+
+    | thumb on m | battle |
+    |---|---|
+    | down, m not the most expensive | the next model up beats m |
+    | up, m not the most expensive | the next model up ties m (m was enough) |
+    | down, m the most expensive | m ties the next model down (the cheaper one would most likely have failed too) |
+    | up, m the most expensive | none |
+
+    For a pair this is the module's table; a model outside the pool makes no battle."""
     if rating not in ("up", "down"):
         raise ValueError(f"rating must be 'up' or 'down', not {rating!r}")
-    if strong_model == weak_model:
+    if served_model not in pool or len(pool) < 2:
         return None
-    if served_model == weak_model:
-        return Battle(strong_model, weak_model, "model_a" if rating == "down" else "tie")
-    if served_model == strong_model and rating == "down":
-        return Battle(strong_model, weak_model, "tie")
-    return None
+    i = pool.index(served_model)
+    if i > 0:
+        return Battle(pool[i - 1], served_model, "model_a" if rating == "down" else "tie")
+    return Battle(served_model, pool[1], "tie") if rating == "down" else None
+
+
+def duel_opponent(*, served_model: str, pool: list[str]) -> str | None:
+    """The second model of a duel in a pool ordered most expensive first: the next model up in
+    price, or for the most expensive one the next model down (a pair: the other model)."""
+    if served_model not in pool or len(pool) < 2:
+        return None
+    i = pool.index(served_model)
+    return pool[i - 1] if i > 0 else pool[1]
 
 
 def battle_from_preference(*, model_a: str, model_b: str, winner: str) -> Battle:
