@@ -15,9 +15,10 @@ from django.conf import settings
 from feedback.selectors import HOLDOUT_PREFIX, battles_load, newest_slice_prompts, pair_labels
 from feedback.store import preference_prompts_reembed, preferences_store
 from routerhub.embeddings.services import embeddings_for_texts
-from training.core.datasets import ParsedBattle
+from routerhub.tenants.selectors import tenant_pool_by_price
+from training.core.datasets import ParsedBattle, read_score_rows
 from training.core.embeddings import text_sha256
-from training.core.evaluation import EvalSet, eval_set_from_pairs, eval_set_load, router_evaluate
+from training.core.evaluation import EvalSet, eval_set_from_pairs, eval_set_from_rows, eval_set_load, router_evaluate
 from training.core.labels import score_battles
 from training.core.metrics import oracle, random_baseline
 from training.core.pools import pool_baselines, pool_evaluate
@@ -35,11 +36,20 @@ def eval_set_embed(eval_set: EvalSet, *, progress: bool = False) -> EvalSet:
 
 def evaluate_on_sets(router, sets: list[EvalSet]) -> dict:
     """{set name: metrics} of one router on every set it can be scored on (a set whose APGR is
-    undefined, or whose pair the router never saw, is left out)."""
+    undefined, or with a model the router never saw, is left out). A pool set gives the pool's
+    quality-vs-cost figures (AIQ, cost to reach the best model, quality at a third of its cost,
+    the hull) instead of APGR."""
     out = {}
     for eval_set in sets:
         try:
-            metrics = router_evaluate(router, eval_set)
+            if eval_set.priced:
+                result = pool_evaluate(router.predict_ratings(eval_set.embeddings, eval_set.models), eval_set)
+                metrics = {"pool": list(eval_set.models), "n": len(eval_set.rows), "aiq": result["aiq"],
+                           "cost_to_best": result["cost_to_best"],
+                           "quality_at_third_cost": result["quality_at_third_cost"], "hull": result["hull"],
+                           "random_mix_aiq": pool_baselines(eval_set)["random_mix"]["aiq"]}
+            else:
+                metrics = router_evaluate(router, eval_set)
         except UnknownModel:
             continue
         if metrics is not None:
@@ -58,6 +68,9 @@ def evaluation_sets(progress=None, tenant=None) -> tuple[list[EvalSet], set[str]
         loaded = eval_set_load(path, strong=strong, weak=weak)
         if loaded.rows:
             sets.append(loaded)
+        pool = _pool_set(path, tenant)
+        if pool is not None:
+            sets.append(pool)
     holdout, holdout_shas = holdout_slice(strong, weak)
     if holdout is not None:
         sets.append(holdout)
@@ -71,6 +84,20 @@ def evaluation_sets(progress=None, tenant=None) -> tuple[list[EvalSet], set[str]
             progress(0.02, f"embedding {len(eval_set.rows)} prompts of {eval_set.name}")
         eval_set_embed(eval_set)
     return sets, holdout_shas
+
+
+def _pool_set(path: str, tenant) -> EvalSet | None:
+    """A score file's pool set, when it prices its models: the tenant's pool if the file prices
+    every model of it, else every model the file prices (a version's curve against cost)."""
+    rows = read_score_rows(path)
+    priced = sorted({m for row in rows for m in row["scores"] if m in row["costs"]})
+    pool = tenant_pool_by_price(tenant) if tenant is not None else []
+    models = pool if len(pool) > 2 and set(pool) <= set(priced) else priced
+    if len(models) < 3:  # a pair's quality against cost is its APGR curve already
+        return None
+    pool_set = eval_set_from_rows(f"{Path(path).name} (pool of {len(models)})", rows, models, priced=True,
+                                  path=path)
+    return pool_set if pool_set.rows else None
 
 
 def holdout_slice(strong: str, weak: str, tenant=None) -> tuple[EvalSet | None, set[str]]:

@@ -147,8 +147,9 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
             metrics[kind]["active"] = {"version": active.pk,
                                        **evaluate_on_sets(router_for_version(active, battles), sets)}
         candidates[kind] = router
-        progress(base + step, f"{kind}: " + ", ".join(f"{name} APGR {m['apgr']:.3f}"
-                                                      for name, m in metrics[kind]["candidate"].items()))
+        progress(base + step, f"{kind}: " + ", ".join(
+            f"{name} APGR {m['apgr']:.3f}" if "apgr" in m else f"{name} AIQ {m['aiq']:.3f}"
+            for name, m in metrics[kind]["candidate"].items()))
     promoted = []
     with transaction.atomic():
         if TrainingRun.objects.select_for_update().get(pk=run.pk).status != Status.RUNNING:

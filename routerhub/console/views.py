@@ -216,6 +216,13 @@ class RouterDetailView(StaffView):
         reference, role = (active, "active") if active and active.pk != version.pk else (version.replaced, "replaced")
         curves = []
         for name, m in sorted((version.metrics or {}).items()):
+            if isinstance(m, dict) and "hull" in m:  # a pool set: quality against cost (its hull)
+                series = [{"name": f"v{version.pk} (AIQ {m['aiq']:.3f}; random mix {m['random_mix_aiq']:.3f})",
+                           "x": m["hull"]["cost"], "y": m["hull"]["quality"]}]
+                curves.append({"name": name, "n": m.get("n"), "svg": _svg(charts.line_chart(
+                    series, title=name, x_label="mean cost per request (USD)", y_label="quality (mean score)",
+                    x_format="${:.4f}"))})
+                continue
             if not isinstance(m, dict) or "curve" not in m:
                 continue
             series = [{"name": f"v{version.pk} (APGR {m['apgr']:.3f})", "x": m["curve"]["share"],

@@ -104,3 +104,23 @@ def test_auto_promotion_happens_only_over_the_version_the_candidate_was_compared
     own = RouterVersion.objects.create(kind="mf", tenant=tenant)
     assert candidate_promote(version=own, kind_metrics={"active": {"version": candidate.pk}})
     assert router_version_serving(kind="mf", tenant=tenant).pk == own.pk
+
+
+def test_a_run_on_a_priced_score_file_stores_each_versions_pool_curve(stored_preferences, settings, tmp_path,
+                                                                       admin_client):
+    import json
+
+    rows = [json.loads(line) for line in (FIXTURES / "scores_eval.jsonl").read_text().splitlines() if line.strip()]
+    costs = {"gpt-4-1106-preview": 0.01, "mixtral-8x7b-instruct-v0.1": 0.001, "small-model": 0.0001}
+    priced = tmp_path / "priced.jsonl"
+    priced.write_text("".join(json.dumps({**row, "costs": costs}) + "\n" for row in rows))
+    settings.ROUTERHUB_EVAL_FILES = [str(priced)]
+    settings.ROUTERHUB_ROUTER_PARAMS = {"mf": {"epochs": 5, "batch_size": 32}}
+    run = training_run_execute(run_id=TrainingRun.objects.create(kinds=["mf"]).pk)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = RouterVersion.objects.get()
+    pool = version.metrics["priced.jsonl (pool of 3)"]
+    assert pool["pool"] == sorted(costs) and 0 < pool["aiq"] <= 1 and pool["hull"]["cost"]
+    assert "apgr" in version.metrics["priced.jsonl"]  # the pair's figures stay beside it
+    page = admin_client.get(f"/console/routers/{version.pk}/").content.decode()
+    assert "priced.jsonl (pool of 3)" in page and "AIQ" in page

@@ -31,6 +31,7 @@ class EvalSet:
     models: list[str]  # the pair, strong first, or the pool
     path: str = ""
     embeddings: np.ndarray | None = field(default=None, repr=False)  # one row per row, once computed
+    priced: bool = False  # a pool set: every row gives every model's cost (quality against cost)
 
     @property
     def strong(self) -> str:
@@ -76,7 +77,7 @@ def eval_set_from_rows(name: str, rows: list[dict], models: list[str], *, priced
     models = [m.lower() for m in models]
     kept = [row for row in rows if all(m in row["scores"] and (not priced or m in (row.get("costs") or {}))
                                        for m in models)]
-    return EvalSet(name=name, rows=kept, models=models, path=path)
+    return EvalSet(name=name, rows=kept, models=models, path=path, priced=priced)
 
 
 def eval_set_from_pairs(name: str, prompts: list[str], strong_scores, *, strong: str, weak: str) -> EvalSet:
@@ -152,5 +153,6 @@ def gate_passes(kind_metrics: dict, margin: float) -> bool:
         return False
     if active is None:
         return True
-    shared = [name for name in candidate if name in active and name != "version"]
+    shared = [name for name in candidate if name in active and name != "version" and "apgr" in candidate[name]
+              and "apgr" in (active[name] or {})]
     return bool(shared) and all(candidate[name]["apgr"] >= active[name]["apgr"] + margin for name in shared)
