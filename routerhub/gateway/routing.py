@@ -107,6 +107,7 @@ def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[Mo
     """The tenant's pool narrowed by the request, with each model's expected cost, most expensive
     first. ApiError (400) for a name outside the pool or a ceiling no model fits under."""
     pool = tenant_pool(tenant)
+    is_pair = not any(endpoint.active for endpoint in tenant.pool.all())  # the pair keeps strong first
     if constraints.models is not None:
         names = {endpoint.name for endpoint in pool}
         outside = [name for name in constraints.models if name not in names]
@@ -127,7 +128,7 @@ def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[Mo
                            f"the cheapest, {cheapest[0].name}, is expected to cost ${cheapest[1]:f}.",
                            code="max_cost_too_low", param="max_cost")
         priced = within
-    return sorted(priced, key=lambda item: item[1], reverse=True)
+    return priced if is_pair else sorted(priced, key=lambda item: item[1], reverse=True)
 
 
 def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,
@@ -167,7 +168,7 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,
         seen = [endpoint for endpoint in candidates if router.knows(endpoint.name)]
         unseen = [endpoint.name for endpoint in candidates if endpoint not in seen]
         if len(seen) < 2:
-            decision.reason = f"router has not seen the model ({', '.join(unseen)}): strong model"
+            decision.reason = f"router has not seen {', '.join(unseen)}: strong model"
             return decision
         names = [endpoint.name for endpoint in seen]
         choice = router.route(decision.embedding, names, target.threshold)

@@ -90,15 +90,20 @@ def chat_request_parse(body) -> ChatRequest:
             isinstance(name, str) and name.strip() for name in models)):
         raise _invalid("'models' must be a non-empty list of model names from your pool (GET /v1/models).", "models")
     max_cost = body.get("max_cost")
-    if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
-                                 or not 0 <= max_cost < float("inf")):
-        raise _invalid("'max_cost' must be a number of USD >= 0.", "max_cost")
+    if max_cost is not None:
+        try:
+            max_cost = float(max_cost) if isinstance(max_cost, (int, float)) and not isinstance(max_cost, bool) \
+                else None
+        except OverflowError:  # an integer too large for a float
+            max_cost = None
+        if max_cost is None or not 0 <= max_cost < float("inf"):
+            raise _invalid("'max_cost' must be a number of USD >= 0.", "max_cost")
     extra = {key: value for key, value in body.items() if key not in ("model", "messages", "stream", "models",
                                                                         "max_cost")}
     return ChatRequest(model=model.strip(), messages=messages, stream=stream,
                        include_usage=bool((stream_options or {}).get("include_usage")),
                        models=[name.strip() for name in models] if models else None,
-                       max_cost=float(max_cost) if max_cost is not None else None, extra=extra)
+                       max_cost=max_cost, extra=extra)
 
 
 # --- OpenAPI description (validation above is what runs; these only document the shapes)

@@ -1,6 +1,8 @@
 """Reads for the gateway: its request log (this app's table)."""
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -117,6 +119,8 @@ def served_models() -> list[str]:
 
 
 _completion_stats: dict[int, tuple[float, dict[str, float]]] = {}
+_completion_stats_lock = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 def completion_tokens_expected(*, tenant: Tenant) -> dict[str, float]:
@@ -130,9 +134,18 @@ def completion_tokens_expected(*, tenant: Tenant) -> dict[str, float]:
     cached = _completion_stats.get(tenant.pk)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
-    rows = (RoutedRequest.objects.filter(tenant=tenant, status__in=ANSWERED, completion_tokens__gt=0,
-                                         created__gte=timezone.now() - timedelta(days=7))
-            .values("served_model").annotate(mean=Avg("completion_tokens")))
-    stats = {row["served_model"]: float(row["mean"]) for row in rows}
+    # one reader per process at a time; the others go on with what is there (or the defaults)
+    if not _completion_stats_lock.acquire(blocking=False):
+        return cached[1] if cached is not None else {}
+    try:
+        rows = (RoutedRequest.objects.filter(tenant=tenant, status__in=ANSWERED, completion_tokens__gt=0,
+                                             created__gte=timezone.now() - timedelta(days=7))
+                .values("served_model").annotate(mean=Avg("completion_tokens")))
+        stats = {row["served_model"]: float(row["mean"]) for row in rows}
+    except Exception:  # the log is unreadable now: expected costs fall back to the defaults for a while
+        logger.exception("completion-token statistics unavailable")
+        stats = cached[1] if cached is not None else {}
+    finally:
+        _completion_stats_lock.release()
     _completion_stats[tenant.pk] = (time.monotonic() + settings.ROUTERHUB_COST_STATS_S, stats)
     return stats

@@ -100,7 +100,8 @@ def test_a_request_narrows_the_pool_with_models_and_max_cost(pool_gateway):
 @pytest.mark.parametrize("extra, code", [({"max_cost": 0}, "max_cost_too_low"),
                                          ({"models": ["gpt-9"]}, "model_not_in_pool"),
                                          ({"models": []}, "invalid_request"),
-                                         ({"max_cost": -1}, "invalid_request")])
+                                         ({"max_cost": -1}, "invalid_request"),
+                                         ({"max_cost": 10 ** 400}, "invalid_request")])
 def test_an_impossible_narrowing_is_a_clear_400_and_a_log_row(pool_gateway, extra, code):
     with pytest.raises(openai.BadRequestError) as raised:
         ask(pool_gateway, HARD[0], **extra)

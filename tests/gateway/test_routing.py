@@ -69,3 +69,17 @@ def test_bad_model_names_are_client_errors(tenant, model, code):
     with pytest.raises(ApiError) as raised:
         routing.route_target_resolve(model=model, tenant=tenant)
     assert raised.value.get_codes() == code or raised.value.detail.code == code
+
+
+def test_a_pair_keeps_the_strong_model_first_whatever_the_prices(tenant):
+    """A pair's threshold means P(strong wins), even when the strong model is the cheaper one."""
+    from decimal import Decimal
+
+    train_mf_version()
+    registry.reload()
+    strong = tenant.strong_model
+    strong.input_price_per_mtok = strong.output_price_per_mtok = Decimal("0")  # e.g. self-hosted
+    strong.save()
+    hard, easy = decide(tenant, HARD[0]), decide(tenant, EASY[0])
+    assert hard.chosen.name == "strong-model" and hard.win_rate > 0.5
+    assert easy.chosen.name == "weak-model" and easy.win_rate < 0.5

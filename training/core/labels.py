@@ -70,9 +70,12 @@ def battle_from_thumbs_in_pool(*, rating: str, served_model: str, pool: list[str
     if served_model not in pool or len(pool) < 2:
         return None
     i = pool.index(served_model)
+    neighbour = pool[i - 1] if i > 0 else pool[1]
+    if neighbour == served_model:  # a pool that names one model twice: no battle with itself
+        return None
     if i > 0:
-        return Battle(pool[i - 1], served_model, "model_a" if rating == "down" else "tie")
-    return Battle(served_model, pool[1], "tie") if rating == "down" else None
+        return Battle(neighbour, served_model, "model_a" if rating == "down" else "tie")
+    return Battle(served_model, neighbour, "tie") if rating == "down" else None
 
 
 def duel_opponent(*, served_model: str, pool: list[str]) -> str | None:

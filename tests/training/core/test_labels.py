@@ -62,3 +62,8 @@ def test_a_duel_compares_the_served_model_with_the_next_one_up():
     assert duel_opponent(served_model="big", pool=POOL) == "mid"  # the most expensive: the next one down
     assert duel_opponent(served_model="weak", pool=["strong", "weak"]) == "strong"
     assert duel_opponent(served_model="outside", pool=POOL) is None
+
+
+def test_a_pool_naming_one_model_twice_makes_no_battle_with_itself():
+    assert battle_from_thumbs_in_pool(rating="down", served_model="x", pool=["x", "x"]) is None
+    assert battle_from_thumbs_in_pool(rating="up", served_model="x", pool=["x", "x"]) is None

@@ -27,7 +27,7 @@ class RandomRouter(Router):
 
     def predict_ratings(self, query_embeddings, models: list[str]) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
-        u = rng.uniform(size=len(np.atleast_2d(query_embeddings)))
+        u = np.clip(rng.uniform(size=len(np.atleast_2d(query_embeddings))), 1e-12, 1 - 1e-12)  # finite logits
         ratings = np.zeros((len(u), len(models)))
         ratings[:, 0] = np.log(u) - np.log1p(-u)
         return ratings
