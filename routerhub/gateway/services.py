@@ -128,7 +128,7 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     call.request, call.requested_model = request, request.model
     target = route_target_resolve(model=request.model, tenant=call.tenant)
     constraints = Constraints(models=request.models, max_cost=request.max_cost,
-                              prompt_tokens=_estimate_prompt_tokens(request))
+                              prompt_tokens=_estimate_prompt_tokens(request) if target.routed else 0)
     call.decision = route(target=target, tenant=call.tenant, routed_prompt=request.routed_prompt,
                           constraints=constraints)
     call.routing_ms = (time.perf_counter() - call.started) * 1000

@@ -5,11 +5,20 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def content_type_move(apps, schema_editor):
+    """The model's content type (and so its permissions, e.g. a staff user's view permission)
+    moves with it."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    if not ContentType.objects.filter(app_label="audit", model="auditevent").exists():
+        ContentType.objects.filter(app_label="console", model="auditevent").update(app_label="audit")
+
+
 class Migration(migrations.Migration):
 
     initial = True
 
     dependencies = [
+        ("contenttypes", "0002_remove_content_type_name"),
         ("console", "0001_audit_events"),
         ("tenants", "0002_duels_and_judge"),
         ("training", "0004_tenant_router_versions"),
@@ -49,4 +58,5 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
+        migrations.RunPython(content_type_move, migrations.RunPython.noop),
     ]

@@ -5,11 +5,20 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def content_type_move(apps, schema_editor):
+    """The model's content type (and so its permissions, e.g. a staff user's view permission)
+    moves with it."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    if not ContentType.objects.filter(app_label="embeddings", model="embeddingcacheentry").exists():
+        ContentType.objects.filter(app_label="training", model="embeddingcacheentry").update(app_label="embeddings")
+
+
 class Migration(migrations.Migration):
 
     initial = True
 
     dependencies = [
+        ("contenttypes", "0002_remove_content_type_name"),
         ("training", "0002_embeddingcacheentry"),
     ]
 
@@ -35,4 +44,5 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
+        migrations.RunPython(content_type_move, migrations.RunPython.noop),
     ]
