@@ -29,14 +29,18 @@ class ThresholdForm(forms.Form):
 class TenantSettingsForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "active"]
-        widgets = {"duel_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 1})}
+        fields = ["default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "pool", "active"]
+        widgets = {"duel_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 1}),
+                   "pool": forms.CheckboxSelectMultiple}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         endpoints = ModelEndpoint.objects.filter(active=True)
-        for name in ("strong_model", "weak_model", "judge_model"):
+        for name in ("strong_model", "weak_model", "judge_model", "pool"):
             self.fields[name].queryset = endpoints
+        self.fields["pool"].label_from_instance = lambda e: (
+            f"{e.name} (${e.input_price_per_mtok:g} / ${e.output_price_per_mtok:g} per 1M tokens in / out)")
+        self.fields["pool"].help_text = "Empty: route between the strong and the weak model (a pair)."
         self.fields["default_router_kind"].choices = [(k, k.upper()) for k in ROUTER_KINDS]
 
 

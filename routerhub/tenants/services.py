@@ -60,7 +60,7 @@ def api_key_revoke(*, api_key: ApiKey, actor=None, via: str = "") -> ApiKey:
     return api_key
 
 
-TENANT_FIELDS = ("default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "active")
+TENANT_FIELDS = ("default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "pool", "active")
 
 
 @transaction.atomic
@@ -81,12 +81,21 @@ def tenant_threshold_set(*, tenant: Tenant, threshold: float, actor=None, via: s
 
 @transaction.atomic
 def tenant_settings_update(*, tenant: Tenant, actor=None, via: str = "", **fields) -> Tenant:
-    """Router kind, duel rate, strong / weak / judge model, active: only what changed is audited."""
+    """Router kind, duel rate, strong / weak / judge model, the pool, active: only what changed is
+    audited. A pool is two or more models (or none: the pair)."""
     unknown = set(fields) - set(TENANT_FIELDS)
     if unknown:
         raise TenantSettingsError(f"Not a tenant setting: {', '.join(sorted(unknown))}.")
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     changed = {}
+    if "pool" in fields:
+        pool = sorted({endpoint.pk: endpoint for endpoint in fields.pop("pool") or []}.values(), key=lambda e: e.name)
+        if len(pool) == 1:
+            raise TenantSettingsError("A pool is two or more models; leave it empty to route the strong/weak pair.")
+        before = sorted(tenant.pool.values_list("name", flat=True))
+        if before != [endpoint.name for endpoint in pool]:
+            changed["pool"] = (", ".join(before) or "(the pair)", ", ".join(e.name for e in pool) or "(the pair)")
+            tenant.pool.set(pool)
     for name, value in fields.items():
         if getattr(tenant, name) != value:
             changed[name] = (str(getattr(tenant, name)), str(value))

@@ -213,3 +213,19 @@ def test_threshold_changes_in_the_django_admin_are_audited_too(admin_client, see
     event = AuditEvent.objects.get()
     assert event.action == "threshold_changed" and event.actor_name == "admin" and "(admin)" in event.summary
     assert Tenant.objects.get(pk=tenant.pk).routing_threshold == 0.3
+
+
+def test_a_tenants_pool_is_set_in_the_console_and_audited(staff_client, seeded):
+    tenant = seeded.tenant
+    data = {"action": "settings", "default_router_kind": "mf", "duel_rate": "0", "strong_model": tenant.strong_model.pk,
+            "weak_model": tenant.weak_model.pk, "judge_model": "", "active": "on",
+            "pool": [tenant.strong_model.pk, tenant.weak_model.pk]}
+    page = staff_client.get("/console/tenants/acme/").content.decode()
+    assert "per 1M tokens in / out" in page  # each pool choice shows its prices
+    assert staff_client.post("/console/tenants/acme/", data).status_code == 302
+    assert sorted(tenant.pool.values_list("pk", flat=True)) == sorted([tenant.strong_model.pk, tenant.weak_model.pk])
+    event = AuditEvent.objects.get()
+    assert event.action == "tenant_updated" and "pool" in event.details
+    one = staff_client.post("/console/tenants/acme/", {**data, "pool": [tenant.strong_model.pk]})
+    assert one.status_code == 400 and b"two or more models" in one.content
+    assert tenant.pool.count() == 2  # nothing changed
