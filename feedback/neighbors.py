@@ -32,8 +32,7 @@ from django.db import connection
 
 from feedback.selectors import HOLDOUT_PREFIX
 from training.core import labels
-from training.core.routers.bradley_terry import bt_ratings, sigmoid
-from training.core.routers.sw import PairStatistics, similarity_weights
+from training.core.routers.sw import PairStatistics, SWRankingRouter, similarity_weights
 
 # the same rules as training.core.labels (OUTCOME, is_llm_judge), in SQL
 OUTCOME_SQL = ("CASE p.winner " + " ".join(f"WHEN '{winner}' THEN {score}" for winner, score in labels.OUTCOME.items())
@@ -281,12 +280,14 @@ class BattleNeighborIndex:
 
     def win_rate(self, query_embedding, *, strong: str, weak: str, k: int = 100, tenant_id: int | None = None,
                  gamma: float = 100.0, ridge: float = 1.0, summaries: bool = True) -> float:
-        """P(strong beats weak) from this index alone (what the SW router computes from it)."""
-        stats = self.pair_statistics(query_embedding, gamma=gamma, k=k, tenant_id=tenant_id, summaries=summaries)
-        if strong not in stats.models or weak not in stats.models:
+        """P(strong beats weak) from this index alone: the SW router attached to it (0.5 for a model
+        the index has no battle of)."""
+        router = SWRankingRouter(gamma=gamma, ridge=ridge, batch_size=1).attach(
+            self.scoped(tenant_id=tenant_id, k=k, summaries=summaries))
+        if not (router.knows(strong) and router.knows(weak)):
             return 0.5
-        ratings = bt_ratings(stats.pair_a, stats.pair_b, stats.wins, stats.games, len(stats.models), ridge=ridge)[0]
-        return float(sigmoid(ratings[stats.models.index(strong)] - ratings[stats.models.index(weak)]))
+        return float(router.predict_win_rate(np.asarray(query_embedding, dtype=np.float32).ravel()[None, :],
+                                             strong=strong, weak=weak)[0])
 
     def _pair_counts(self, query, near: Neighbors, *, tenant_id, gamma, summaries):
         """(models, pair_a, pair_b, wins, games): the weighted wins and games per model pair that the

@@ -106,14 +106,6 @@ def tenant_ids_with_feedback() -> list[int]:
     return sorted(set(Preference.objects.filter(tenant__isnull=False).values_list("tenant_id", flat=True)))
 
 
-def feedback_for_request(*, request_id):
-    return Feedback.objects.filter(request_id=request_id).first()
-
-
-def duel_for_request(*, request_id):
-    return Duel.objects.filter(request_id=request_id).first()
-
-
 def duels_fetching(*, tenant) -> bool:
     """Whether any of the tenant's duels is still waiting for its second answer."""
     return Duel.objects.filter(tenant=tenant, status__in=[Duel.Status.PENDING, Duel.Status.FETCHING]).exists()

@@ -43,11 +43,13 @@ def evaluate_on_sets(router, sets: list[EvalSet]) -> dict:
     for eval_set in sets:
         try:
             if eval_set.priced:
-                result = pool_evaluate(router.predict_ratings(eval_set.embeddings, eval_set.models), eval_set)
+                baselines = pool_baselines(eval_set)
+                result = pool_evaluate(router.predict_ratings(eval_set.embeddings, eval_set.models), eval_set,
+                                       baselines=baselines)
                 metrics = {"pool": list(eval_set.models), "n": len(eval_set.rows), "aiq": result["aiq"],
                            "cost_to_best": result["cost_to_best"],
                            "quality_at_third_cost": result["quality_at_third_cost"], "hull": result["hull"],
-                           "random_mix_aiq": pool_baselines(eval_set)["random_mix"]["aiq"]}
+                           "random_mix_aiq": baselines["random_mix"]["aiq"]}
             else:
                 metrics = router_evaluate(router, eval_set)
         except UnknownModel:
@@ -191,7 +193,7 @@ def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, ten
         if router is None:
             continue
         ratings = router.predict_ratings(pool.embeddings, pool.models)
-        metrics = pool_evaluate(ratings, pool)
+        metrics = pool_evaluate(ratings, pool, baselines=base)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         result["routers"][kind] = metrics
         log(f"{kind}: AIQ {metrics['aiq']:.4f}, quality at a third of {base['best_model']}'s cost "

@@ -11,12 +11,3 @@ def audit_events(*, tenant=None, router_version=None, limit: int = 20):
     if router_version is not None:
         rows = rows.filter(router_version=router_version)
     return rows[:limit]
-
-
-def audit_events_list(*, tenant=None, action: str = "", limit: int = 500):
-    rows = AuditEvent.objects.select_related("tenant", "router_version")
-    if tenant is not None:
-        rows = rows.filter(tenant=tenant)
-    if action:
-        rows = rows.filter(action=action)
-    return rows[:limit]

@@ -23,7 +23,7 @@ from routerhub.errors import ApiError
 from routerhub.gateway.registry import registry
 from routerhub.gateway.selectors import completion_tokens_expected
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from routerhub.tenants.selectors import endpoint_by_name, tenant_pool
+from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_members
 from routerhub.tenants.upstream import endpoint_cost
 from training.core.routers import ROUTER_KINDS, UnknownModel
 
@@ -106,8 +106,8 @@ def expected_cost(endpoint: ModelEndpoint, *, prompt_tokens: int, completion_tok
 def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[ModelEndpoint, Decimal]]:
     """The tenant's pool narrowed by the request, with each model's expected cost, most expensive
     first. ApiError (400) for a name outside the pool or a ceiling no model fits under."""
-    pool = tenant_pool(tenant)
-    is_pair = not any(endpoint.active for endpoint in tenant.pool.all())  # the pair keeps strong first
+    members = tenant_pool_members(tenant)
+    pool = members or [tenant.strong_model, tenant.weak_model]
     if constraints.models is not None:
         names = {endpoint.name for endpoint in pool}
         outside = [name for name in constraints.models if name not in names]
@@ -128,7 +128,7 @@ def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[Mo
                            f"the cheapest, {cheapest[0].name}, is expected to cost ${cheapest[1]:f}.",
                            code="max_cost_too_low", param="max_cost")
         priced = within
-    return priced if is_pair else sorted(priced, key=lambda item: item[1], reverse=True)
+    return sorted(priced, key=lambda item: item[1], reverse=True) if members else priced  # a pair: strong first
 
 
 def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,

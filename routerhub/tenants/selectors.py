@@ -78,17 +78,16 @@ def tenant_by_slug(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
 
 
-def tenant_pool(tenant: Tenant) -> list[ModelEndpoint]:
-    """The models `router` chooses among for this tenant: its pool's active endpoints, or its
-    strong and weak model when the pool is empty (a pair)."""
-    pool = [endpoint for endpoint in tenant.pool.all() if endpoint.active]
-    return pool if pool else [tenant.strong_model, tenant.weak_model]
+def tenant_pool_members(tenant: Tenant) -> list[ModelEndpoint]:
+    """The active endpoints of the tenant's pool; none means the tenant routes its strong/weak
+    pair (which keeps strong first, whatever the prices)."""
+    return [endpoint for endpoint in tenant.pool.all() if endpoint.active]
 
 
 def tenant_pool_by_price(tenant: Tenant) -> list[str]:
     """The names of the tenant's pool, most expensive first by list price (input + output per 1M
     tokens): the order feedback and duels use. A pair stays strong first."""
-    members = [endpoint for endpoint in tenant.pool.all() if endpoint.active]
+    members = tenant_pool_members(tenant)
     if not members:
         return [tenant.strong_model.name, tenant.weak_model.name]
     return [endpoint.name for endpoint in sorted(

@@ -59,11 +59,11 @@ class EvalSet:
 
     @property
     def strong_scores(self) -> np.ndarray:
-        return np.array([float(row["scores"][self.strong]) for row in self.rows])
+        return self.quality[:, 0]
 
     @property
     def weak_scores(self) -> np.ndarray:
-        return np.array([float(row["scores"][self.weak]) for row in self.rows])
+        return self.quality[:, 1]
 
     def subset(self, index) -> "EvalSet":
         index = list(index)
@@ -102,12 +102,6 @@ def rows_split(rows: list, *, fraction: float, seed: int) -> tuple[list, list]:
     order = np.random.default_rng(seed).permutation(len(rows))
     cut = int(round(fraction * len(order)))
     return [rows[i] for i in sorted(order[:cut])], [rows[i] for i in sorted(order[cut:])]
-
-
-def holdout_split(eval_set: EvalSet, *, fraction: float, seed: int) -> tuple[EvalSet, EvalSet]:
-    """(train part, test part): a seeded random `fraction` of the rows for training."""
-    train, test = rows_split(list(range(len(eval_set.rows))), fraction=fraction, seed=seed)
-    return eval_set.subset(train), eval_set.subset(test)
 
 
 def split_by_prompt(eval_set: EvalSet, *, test_share: float, seed: int, first_size: int | None = None,

@@ -97,17 +97,18 @@ def curve_summary(costs, qualities, *, best_quality: float, best_cost: float, ma
             "quality_at_third_cost": hull_quality_at(hull, best_cost / 3)}
 
 
-def pool_evaluate(ratings: np.ndarray, pool: EvalSet, *, thresholds=None, expected_cost=None) -> dict:
+def pool_evaluate(ratings: np.ndarray, pool: EvalSet, *, thresholds=None, expected_cost=None,
+                  baselines: dict | None = None) -> dict:
     """A router's quality-vs-cost curve on `pool` over the knob's range, with its AIQ,
     cost_to_best and quality_at_third_cost. `expected_cost` orders the candidates (default: each
-    model's mean cost on the set)."""
+    model's mean cost on the set); `baselines`: the set's `pool_baselines`, when already computed."""
     thresholds = np.linspace(0, 1, 201) if thresholds is None else np.asarray(thresholds)
     quality, cost = pool.quality, pool.cost
     expected = cost.mean(axis=0) if expected_cost is None else np.asarray(expected_cost)
     chosen = choices(ratings, expected, thresholds)
     costs, qualities = curve_points(chosen, quality, cost)
-    reference = pool_baselines(pool)
-    summary = curve_summary(costs, qualities, **reference["reference"])
+    reference = (baselines or pool_baselines(pool))["reference"]
+    summary = curve_summary(costs, qualities, **reference)
     summary["curve"]["threshold"] = [float(t) for t in thresholds]
     shares = np.stack([(chosen == j).mean(axis=1) for j in range(len(pool.models))], axis=1)
     summary["curve"]["shares"] = {m: shares[:, j].round(4).tolist() for j, m in enumerate(pool.models)}

@@ -18,6 +18,7 @@ pair (`PairStatistics`); both kinds weigh battles with `similarity_weights`.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -171,7 +172,9 @@ class SWRankingRouter(Router):
         scoped_source = getattr(self.source_, "scoped", None)
         if scoped_source is None:
             return self
-        return type(self)(**self.get_params()).attach(scoped_source(**scope))
+        narrowed = copy.copy(self)  # on the request path: no re-reading of hyperparameters or model list
+        narrowed.source_ = scoped_source(**scope)
+        return narrowed
 
     def knows(self, name: str) -> bool:
         return name in self.source_.models  # the serving index learns new models as battles arrive
