@@ -46,9 +46,11 @@ def evaluate_on_sets(router, sets: list[EvalSet]) -> dict:
                 baselines = pool_baselines(eval_set)
                 result = pool_evaluate(router.predict_ratings(eval_set.embeddings, eval_set.models), eval_set,
                                        baselines=baselines)
+                curve = {key: [round(v, 8) for v in result["curve"][key]] for key in ("threshold", "cost", "quality")}
                 metrics = {"pool": list(eval_set.models), "n": len(eval_set.rows), "aiq": result["aiq"],
                            "cost_to_best": result["cost_to_best"],
                            "quality_at_third_cost": result["quality_at_third_cost"], "hull": result["hull"],
+                           "curve": curve, "reference": baselines["reference"],
                            "random_mix_aiq": baselines["random_mix"]["aiq"]}
             else:
                 metrics = router_evaluate(router, eval_set)

@@ -13,9 +13,11 @@ class PeriodForm(forms.Form):
 
 
 class ThresholdForm(forms.Form):
-    """A threshold given as a number, or as the strong-call share it should produce."""
+    """A threshold given as a number, as the strong-call share it should produce (a pair), or as
+    the average cost per request it should keep to (a pair or a pool)."""
 
-    MODES = [("number", "threshold"), ("share", "target strong-call share (%)")]
+    MODES = [("number", "threshold"), ("share", "target strong-call share (%)"),
+             ("cost", "target average cost per request (USD)")]
     mode = forms.ChoiceField(choices=MODES, initial="share")
     value = forms.FloatField(min_value=0.0, max_value=100.0)
 

@@ -14,10 +14,15 @@ from feedback import selectors as feedback_selectors
 from feedback.models import Duel
 from routerhub.gateway import selectors as gateway_selectors
 from routerhub.tenants.models import Tenant
+from routerhub.tenants.selectors import tenant_pool_members, tenant_reference_model
+from routerhub.tenants.upstream import endpoint_cost
 from training.core.calibration import (
+    KNOB_GRID,
+    costs_at_thresholds,
     strong_share_at,
     strong_share_on_curve,
     threshold_for_strong_share,
+    threshold_index_for_cost,
     threshold_on_curve,
 )
 from training.core.evaluation import gate_passes
@@ -41,12 +46,13 @@ class Overview:
     answered: int = 0
     strong: int = 0
     spend: Decimal = Decimal(0)
-    spend_all_strong: Decimal = Decimal(0)
+    spend_reference: Decimal = Decimal(0)  # every request to the tenant's most expensive model (a pair: strong)
     duel_spend: Decimal = Decimal(0)
     errors: int = 0
     fallbacks: int = 0
     with_feedback: int = 0
     thumbs: list[dict] = field(default_factory=list)  # per served model: {model, up, total, rate}
+    models: list[dict] = field(default_factory=list)  # per served model: requests, spend and their shares
 
     @property
     def strong_share(self) -> float | None:
@@ -54,11 +60,11 @@ class Overview:
 
     @property
     def savings(self) -> Decimal:
-        return self.spend_all_strong - self.spend
+        return self.spend_reference - self.spend
 
     @property
     def savings_pct(self) -> float | None:
-        return float(self.savings / self.spend_all_strong * 100) if self.spend_all_strong else None
+        return float(self.savings / self.spend_reference * 100) if self.spend_reference else None
 
     @property
     def error_rate(self) -> float | None:
@@ -75,7 +81,8 @@ class Overview:
 
 def overview(*, tenant: Tenant | None, since: datetime, until: datetime) -> Overview:
     """Traffic, spend and savings: what was spent, against what the same requests would have cost
-    had every one gone to its tenant's strong model (same tokens, the strong model's prices)."""
+    had every one gone to its tenant's reference model (the most expensive model of its pool, or the
+    strong model of a pair; same tokens, that model's prices), and each model's share."""
     out = Overview(**gateway_selectors.traffic_totals(tenant=tenant, since=since, until=until))
     out.duel_spend = feedback_selectors.duel_spend(tenant=tenant, since=since, until=until)
     out.thumbs = feedback_selectors.thumbs_by_served_model(
@@ -137,6 +144,26 @@ def threshold_for_share(*, tenant: Tenant, strong_share: float) -> Calibration:
 
 
 @dataclass
+class CostPreview:
+    """What a threshold costs: the mean cost per request, against every request to the most
+    expensive candidate, each candidate's share of the requests, and the quality read off the
+    serving version's pool curve at the same share of that cost."""
+
+    threshold: float
+    mean_cost: float  # USD per request
+    reference_cost: float  # USD per request, had every request gone to the most expensive candidate
+    shares: list[tuple[str, float]]  # each candidate's share of the requests (empty on a curve)
+    basis: str
+    n: int
+    quality: float | None = None
+    quality_basis: str = "no pool curve on the serving version"
+
+    @property
+    def cost_share(self) -> float | None:
+        return self.mean_cost / self.reference_cost if self.reference_cost else None
+
+
+@dataclass
 class Preview:
     threshold: float
     strong_share: float | None
@@ -144,11 +171,23 @@ class Preview:
     expected_quality: float | None  # mean score, from the evaluation curve at that share
     quality_range: tuple[float, float] | None  # (all weak, all strong) on that set
     quality_basis: str
+    cost: CostPreview | None = None
+    cost_unavailable: str = ""  # why there is no cost preview
 
 
 def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
-    """What a threshold would do, before it is saved: the strong-call share on the tenant's recent
-    traffic (or the evaluation set) and the expected quality read off the serving version's curve."""
+    """What a threshold would do, before it is saved: for a pair, the strong-call share on the
+    tenant's recent traffic (or the evaluation set) and the expected quality read off the serving
+    version's curve; for any tenant, its mean cost per request and each model's share
+    (`knob_cost`)."""
+    cost, cost_unavailable = None, ""
+    try:
+        cost = knob_cost(tenant=tenant, threshold=threshold)
+    except ValueError as exc:
+        cost_unavailable = str(exc)
+    if tenant_pool_members(tenant):  # a pool: the pair's strong share means nothing here
+        return Preview(threshold, None, "a pool: see the cost and shares", cost.quality if cost else None, None,
+                       cost.quality_basis if cost else "no pool curve", cost, cost_unavailable)
     recent = win_rates_recent(tenant=tenant)
     found = _eval_curve(version_serving(tenant=tenant))
     share, basis = None, "no traffic and no evaluation curve"
@@ -164,7 +203,84 @@ def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
         if "weak_quality" in metrics:
             quality_range = (metrics["weak_quality"], metrics["strong_quality"])
         quality_basis = f"evaluation set “{name}” (n={metrics.get('n', '?')})"
-    return Preview(threshold, share, basis, quality, quality_range, quality_basis)
+    return Preview(threshold, share, basis, quality, quality_range, quality_basis, cost, cost_unavailable)
+
+
+def _pool_curve(version: RouterVersion | None) -> tuple[str, dict] | None:
+    """The version's pool curve (thresholds, cost, quality on a priced set; the largest set)."""
+    if version is None:
+        return None
+    curves = [(name, m) for name, m in (version.metrics or {}).items()
+              if isinstance(m, dict) and "pool" in m and isinstance(m.get("curve"), dict)
+              and m["curve"].get("threshold") and m.get("reference", {}).get("max_cost")]
+    return max(curves, key=lambda item: item[1].get("n", 0)) if curves else None
+
+
+def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: float | None = None) -> CostPreview:
+    """The mean cost per request at `threshold`, or the threshold that keeps it at `target_cost`
+    (USD; the lowest such threshold, i.e. the most quality within the budget). ValueError when it
+    cannot be told.
+
+    Basis: the tenant's last routed requests that rated every model of its pool (or pair), when
+    there are at least CALIBRATION_MIN: the decision rule replayed on their stored ratings, each
+    model priced per request as the gateway prices it (the request's prompt tokens, the model's
+    expected completion tokens). With fewer, the serving version's pool curve, read as a share of
+    the most expensive model's cost and priced at the tenant's mean prompt."""
+    members = tenant_pool_members(tenant)
+    endpoints = members or [tenant.strong_model, tenant.weak_model]
+    names = [e.name for e in endpoints]
+    completions = gateway_selectors.completion_tokens_expected(tenant=tenant)
+    default = settings.ROUTERHUB_DEFAULT_COMPLETION_TOKENS
+    completion = np.array([completions.get(name, default) for name in names], dtype=np.float64)
+    price_in = np.array([float(e.input_price_per_mtok) for e in endpoints])
+    price_out = np.array([float(e.output_price_per_mtok) for e in endpoints])
+    ratings, tokens = gateway_selectors.scores_recent(tenant=tenant, models=names, limit=CALIBRATION_WINDOW)
+    curve = _pool_curve(version_serving(tenant=tenant))
+    if len(ratings) >= CALIBRATION_MIN:
+        costs = (tokens[:, None] * price_in[None, :] + completion[None, :] * price_out[None, :]) / 1e6
+        # candidates most expensive first, as the gateway orders them (a pair: strong first)
+        order = np.argsort(-costs.mean(axis=0), kind="stable") if members else np.arange(len(names))
+        thresholds = KNOB_GRID if target_cost is not None else np.array([threshold])
+        mean_costs, shares = costs_at_thresholds(ratings, costs, thresholds, order)
+        index = threshold_index_for_cost(thresholds, mean_costs, target_cost) if target_cost is not None else 0
+        preview = CostPreview(float(thresholds[index]), float(mean_costs[index]), float(costs[:, order[0]].mean()),
+                              sorted(zip(names, shares[index].tolist()), key=lambda item: -item[1]),
+                              f"the tenant's last {len(ratings)} routed requests", len(ratings))
+    elif curve is not None:
+        name, metrics = curve
+        prompt = gateway_selectors.prompt_tokens_mean(tenant=tenant)
+        if prompt is None:
+            raise ValueError("no request yet to price one by, and too little traffic to replay: set a number")
+        reference = tenant_reference_model(tenant)
+        reference_cost = float(endpoint_cost(reference, int(round(prompt)),
+                                             int(round(completions.get(reference.name, default)))))
+        points = {key: np.asarray(metrics["curve"][key], dtype=np.float64) for key in ("threshold", "cost", "quality")}
+        relative = points["cost"] / metrics["reference"]["max_cost"]  # share of the most expensive model's cost
+        if target_cost is not None:
+            if not reference_cost:
+                raise ValueError(f"{reference.name} costs nothing per request: any target is met; set a number")
+            index = threshold_index_for_cost(points["threshold"], relative, target_cost / reference_cost)
+            at, share_of_cost = float(points["threshold"][index]), float(relative[index])
+        else:
+            order = np.argsort(points["threshold"])
+            at = float(threshold)
+            share_of_cost = float(np.interp(at, points["threshold"][order], relative[order]))
+        preview = CostPreview(at, share_of_cost * reference_cost, reference_cost, [],
+                              f"the pool curve of “{name}” (too little traffic: {len(ratings)} requests rated every "
+                              f"model, {CALIBRATION_MIN} needed), priced at the tenant's mean prompt of "
+                              f"{prompt:.0f} tokens", int(metrics.get("n", 0)))
+    else:
+        raise ValueError(f"too little traffic ({len(ratings)} routed requests rated every model, {CALIBRATION_MIN} "
+                         "needed) and no pool curve on the serving router version: set a number instead")
+    if curve is not None and preview.cost_share is not None:
+        name, metrics = curve
+        relative = np.asarray(metrics["curve"]["cost"], dtype=np.float64) / metrics["reference"]["max_cost"]
+        order = np.argsort(relative, kind="stable")
+        preview.quality = float(np.interp(preview.cost_share, relative[order],
+                                          np.asarray(metrics["curve"]["quality"])[order]))
+        preview.quality_basis = (f"the pool curve of “{name}” (n={metrics.get('n', '?')}) at the same share of the "
+                                 "most expensive model's cost")
+    return preview
 
 
 # --- router versions

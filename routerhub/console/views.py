@@ -26,6 +26,7 @@ from routerhub.console.forms import (
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants import services as tenant_services
 from routerhub.tenants.models import ApiKey, Tenant
+from routerhub.tenants.selectors import tenant_pool_members
 from training.core.routers import TRAINABLE_KINDS
 from training.models import RouterVersion, TrainingRun
 from training.runs import TrainingRunBusy, training_run_queue
@@ -109,9 +110,11 @@ class TenantDetailView(StaffView):
 
     def get(self, request, slug):
         tenant = get_object_or_404(Tenant, slug=slug)
-        if "value" in request.GET:  # a preview link (?mode=share&value=30)
+        if "value" in request.GET:  # a preview link (?mode=share&value=30, ?mode=cost&value=0.002)
             return self._preview(request, tenant, ThresholdForm(request.GET))
-        return self._render(request, tenant, ThresholdForm(initial={"mode": "share", "value": 30}))
+        initial = {"mode": "number", "value": tenant.routing_threshold} if tenant_pool_members(tenant) else {
+            "mode": "share", "value": 30}
+        return self._render(request, tenant, ThresholdForm(initial=initial))
 
     def _preview(self, request, tenant, form):
         """What a threshold would do, shown and not saved."""
@@ -141,8 +144,10 @@ class TenantDetailView(StaffView):
             except ValueError as exc:
                 form.add_error(None, str(exc))
                 return self._render(request, tenant, form, status=400)
+            value = form.cleaned_data["value"]
             how = "number" if calibration is None else (
-                f"target strong share {form.cleaned_data['value']:g}% on {calibration.basis}")
+                f"target strong share {value:g}% on {calibration.basis}" if form.cleaned_data["mode"] == "share"
+                else f"target average cost ${value:g} per request on {calibration.basis}")
             tenant_services.tenant_threshold_set(tenant=tenant, threshold=threshold, actor=request.user, how=how,
                                                  details={"calibration_n": calibration.n} if calibration else None)
             messages.success(request, f"Threshold set to {threshold:.4f} ({how}).")
@@ -177,6 +182,12 @@ class TenantDetailView(StaffView):
     def _threshold(tenant, data):
         if data["mode"] == "number":
             return None, float(data["value"])
+        if data["mode"] == "cost":
+            cost = selectors.knob_cost(tenant=tenant, target_cost=float(data["value"]))
+            return selectors.Calibration(cost.threshold, cost.basis, cost.n), cost.threshold
+        if tenant_pool_members(tenant):
+            raise ValueError("a pool's threshold is set by a number or by a target average cost per request "
+                             "(a strong-call share is a pair's)")
         calibration = selectors.threshold_for_share(tenant=tenant, strong_share=data["value"] / 100)
         return calibration, calibration.threshold
 
@@ -195,7 +206,7 @@ class TenantDetailView(StaffView):
             "key_form": key_form or ApiKeyForm(), "new_key": new_key,
             "keys": tenant.api_keys.order_by("-created"), "serving": {
                 kind: selectors.version_serving(tenant=tenant, kind=kind) for kind in TRAINED_KINDS},
-            "recent_n": len(recent), "histogram": _svg(histogram),
+            "recent_n": len(recent), "histogram": _svg(histogram), "pool": tenant_pool_members(tenant),
             "audit": selectors.audit_events(tenant=tenant)}, status=status)
 
 

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.db.models import Avg, Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Avg, Count, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
+from routerhub.tenants.selectors import tenant_reference_model
+from routerhub.tenants.upstream import endpoint_cost
 from training.core.routers import ROUTER_KINDS
 
 
@@ -48,24 +50,33 @@ def requests_in_period(*, tenant: Tenant | None, since: datetime, until: datetim
 
 
 def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -> dict:
-    """Requests, answered, strong-model answers, spend, the spend had every answered request gone to
-    its tenant's strong model (same tokens, the strong model's prices), fallbacks, errors, and how
-    many answered requests got feedback."""
+    """Requests, answered, strong-model answers, spend, the reference spend (what the answered
+    requests would have cost had every one gone to its tenant's reference model: the most expensive
+    model of its pool by list price, or the strong model of a pair; same tokens, that model's
+    prices), fallbacks, errors, how many answered requests got feedback, and each served model's
+    share of the answered requests and of the spend."""
     rows = requests_in_period(tenant=tenant, since=since, until=until)
     answered = rows.filter(status__in=ANSWERED)
-    price = DecimalField(max_digits=20, decimal_places=8)
-    all_strong = ExpressionWrapper(
-        (F("tenant__strong_model__input_price_per_mtok") * F("prompt_tokens")
-         + F("tenant__strong_model__output_price_per_mtok") * F("completion_tokens")) / Decimal(1_000_000),
-        output_field=price)
     totals = answered.aggregate(
         n=Count("id"), strong=Count("id", filter=Q(served_model=F("tenant__strong_model__name"))),
-        spend=Sum("cost"), all_strong=Sum(all_strong), fallbacks=Count("id", filter=Q(fallback=True)),
-        with_feedback=Count("feedback"))
+        spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)), with_feedback=Count("feedback"))
+    spend = totals["spend"] or Decimal(0)
+    reference_spend = Decimal(0)
+    tokens = answered.values("tenant_id").annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=[row["tenant_id"] for row in tokens])
+               .select_related("strong_model").prefetch_related("pool")}
+    for row in tokens:  # cost is linear in tokens: the sums priced at the reference model are exact
+        reference = tenant_reference_model(tenants[row["tenant_id"]])
+        reference_spend += endpoint_cost(reference, row["prompt"] or 0, row["completion"] or 0)
+    models = [{"model": row["served_model"], "requests": row["n"], "spend": row["spend"] or Decimal(0),
+               "request_share": row["n"] / totals["n"],
+               "spend_share": float((row["spend"] or 0) / spend) if spend else None}
+              for row in answered.values("served_model").annotate(n=Count("id"), spend=Sum("cost"))
+              .order_by("-spend", "-n", "served_model")]
     return {"requests": rows.count(), "answered": totals["n"], "strong": totals["strong"],
-            "spend": totals["spend"] or Decimal(0), "spend_all_strong": totals["all_strong"] or Decimal(0),
+            "spend": spend, "spend_reference": reference_spend,
             "errors": rows.filter(status__in=ERRORS).count(), "fallbacks": totals["fallbacks"],
-            "with_feedback": totals["with_feedback"]}
+            "with_feedback": totals["with_feedback"], "models": models}
 
 
 def traffic_series(*, tenant: Tenant | None, since: datetime, until: datetime) -> list[dict]:
@@ -91,6 +102,23 @@ def win_rates_recent(*, tenant: Tenant, limit: int = 2000, since: datetime | Non
 def win_rates_window(*, tenant: Tenant | None, since: datetime, until: datetime, limit: int = 20000) -> np.ndarray:
     rows = requests_in_period(tenant=tenant, since=since, until=until).filter(win_rate__isnull=False)
     return np.array(list(rows.values_list("win_rate", flat=True)[:limit]), dtype=np.float64)
+
+
+def scores_recent(*, tenant: Tenant, models: list[str], limit: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The router's ratings of `models` (n, m) and the prompt tokens (n,) of the tenant's latest
+    routed requests (its own router kind) that rated every one of them, newest first."""
+    rows = list(RoutedRequest.objects.filter(tenant=tenant, router_kind=tenant.default_router_kind,
+                                             scores__has_keys=list(models))
+                .order_by("-created").values_list("scores", "prompt_tokens")[:limit])
+    ratings = np.array([[scores[name] for name in models] for scores, _ in rows], dtype=np.float64)
+    return ratings.reshape(len(rows), len(models)), np.array([tokens for _, tokens in rows], dtype=np.float64)
+
+
+def prompt_tokens_mean(*, tenant: Tenant, limit: int = 2000) -> float | None:
+    """The mean prompt tokens of the tenant's latest answered requests (None before any)."""
+    tokens = list(RoutedRequest.objects.filter(tenant=tenant, status__in=ANSWERED).order_by("-created")
+                  .values_list("prompt_tokens", flat=True)[:limit])
+    return float(np.mean(tokens)) if tokens else None
 
 
 def requests_filtered(*, tenant=None, model: str = "", status: str = "", win_min=None, win_max=None,

@@ -92,3 +92,12 @@ def tenant_pool_by_price(tenant: Tenant) -> list[str]:
         return [tenant.strong_model.name, tenant.weak_model.name]
     return [endpoint.name for endpoint in sorted(
         members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name), reverse=True)]
+
+
+def tenant_reference_model(tenant: Tenant) -> ModelEndpoint:
+    """What the tenant's spend is measured against: the most expensive model of its pool by list
+    price (as `tenant_pool_by_price` orders it), or the strong model of a pair."""
+    members = tenant_pool_members(tenant)
+    if not members:
+        return tenant.strong_model
+    return max(members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name))

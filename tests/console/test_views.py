@@ -94,8 +94,8 @@ def test_overview_numbers(staff_client, seeded):
     strong = int((WIN_RATES >= 0.5).sum())
     assert (stats.requests, stats.answered, stats.strong) == (61, 60, strong)
     assert stats.spend == Decimal("0.04") * strong + Decimal("0.0004") * (60 - strong)
-    assert stats.spend_all_strong == Decimal("0.04") * 60  # every request at the strong model's prices
-    assert stats.savings == stats.spend_all_strong - stats.spend
+    assert stats.spend_reference == Decimal("0.04") * 60  # every request at the strong model's prices
+    assert stats.savings == stats.spend_reference - stats.spend
     assert stats.error_rate == pytest.approx(1 / 61) and stats.feedback_rate == pytest.approx(10 / 60)
     thumbs = {row["model"]: row for row in stats.thumbs}
     assert thumbs["weak-model"]["total"] == 10 and thumbs["weak-model"]["up"] == 5

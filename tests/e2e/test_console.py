@@ -47,7 +47,7 @@ def browse(base: str, duel_request: str) -> dict:
         page.click("button[type=submit]")
         page.wait_for_url(base + "/console/")
         page.goto(base + "/console/?tenant=acme&period=7d")
-        for stat in ("requests", "strong_share", "spend", "spend_all_strong", "savings", "error_rate", "feedback_rate"):
+        for stat in ("requests", "strong_share", "spend", "spend_reference", "savings", "error_rate", "feedback_rate"):
             seen[stat] = page.text_content(f"[data-stat={stat}]").strip()
         shot("01-overview")
         page.goto(base + "/console/tenants/")
@@ -110,7 +110,7 @@ def test_the_console_in_a_real_browser(live_server):
     strong = int((WIN_RATES >= 0.5).sum())
     assert seen["requests"] == "61"
     assert seen["strong_share"] == f"{strong / 60 * 100:.1f}%"
-    assert seen["spend_all_strong"] == "$2.40" and seen["feedback_rate"] == "16.7%"
+    assert seen["spend_reference"] == "$2.40" and seen["feedback_rate"] == "16.7%"
     # the threshold set by a target share of 25% is the 75th percentile of the tenant's win rates
     expected = float(np.percentile(WIN_RATES, 75))
     assert seen["preview_threshold"] == seen["saved_threshold"] == f"{expected:.4f}"
