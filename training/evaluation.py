@@ -175,14 +175,15 @@ def routers_evaluate(*, eval_set: EvalSet, routers: list[str], train: bool, tena
 # --- pools: quality against cost among any number of models (evaluate_router --pool)
 def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, tenant_id: int | None = None,
                           router_params: dict | None = None, data_params: dict | None = None,
-                          progress: bool = False, log=print) -> dict:
+                          progress: bool = False, log=print, rule: str = "threshold") -> dict:
     """Each router's quality-vs-cost curve on `pool` (`training.core.pools`), beside every single
-    model, a random mix at equal cost and the oracle, in the JSON shape of `evaluate_router --pool`."""
+    model, a random mix at equal cost and the oracle, in the JSON shape of `evaluate_router --pool`
+    (`rule`: the served threshold rule, or `utility` for comparison)."""
     eval_set_embed(pool, progress=progress)
     base = pool_baselines(pool)
     result = {"eval": {"file": pool.path or pool.name, "n": len(pool.rows)}, "pool": list(pool.models),
               "models": base["models"], "best_model": base["best_model"], "oracle": base["oracle"],
-              "random_mix": base["random_mix"], "reference": base["reference"], "routers": {}}
+              "random_mix": base["random_mix"], "reference": base["reference"], "rule": rule, "routers": {}}
     battles = _training_battles(pool, result, routers=routers, train=train, tenant_id=tenant_id,
                                 data_params=data_params, progress=progress, log=log)
     for kind in routers:
@@ -195,7 +196,7 @@ def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, ten
         if router is None:
             continue
         ratings = router.predict_ratings(pool.embeddings, pool.models)
-        metrics = pool_evaluate(ratings, pool, baselines=base)
+        metrics = pool_evaluate(ratings, pool, baselines=base, rule=rule)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         result["routers"][kind] = metrics
         log(f"{kind}: AIQ {metrics['aiq']:.4f}, quality at a third of {base['best_model']}'s cost "

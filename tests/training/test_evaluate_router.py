@@ -116,3 +116,19 @@ def test_evaluate_router_refuses_bad_pools_with_exit_2(tmp_path):
         call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--pool", "all",
                      "--strong", S, "--weak", W)
     assert caught.value.returncode == 2
+    with pytest.raises(CommandError) as caught:  # the utility rule is a pool's comparison only
+        call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--strong", S, "--weak", W,
+                     "--pool-rule", "utility")
+    assert caught.value.returncode == 2 and "--pool-rule" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_the_utility_rule_is_evaluated_beside_the_served_one(tmp_path):
+    costs = {S: 0.01, W: 0.001, "small-model": 0.0001}
+    out = tmp_path / "utility.json"
+    call_command("evaluate_router", "--eval", pool_file(tmp_path, costs), "--pool", "all", "--pool-rule", "utility",
+                 "--train", str(FIXTURES / "scores_train.jsonl.gz"), "--routers", "sw", "--json", str(out))
+    result = json.loads(out.read_text())
+    curve = result["routers"]["sw"]["curve"]
+    assert result["rule"] == "utility" and curve["threshold"][0] == 0.0  # λ = 0: the best-rated model, any cost
+    assert curve["cost"][-1] == pytest.approx(0.0001)  # a large λ: every request to the cheapest

@@ -38,6 +38,21 @@ def choices(ratings: np.ndarray, expected_cost, thresholds) -> np.ndarray:
     return choose_many(ratings, thresholds, order=cost_order(expected_cost))
 
 
+def utility_choices(ratings: np.ndarray, expected_cost, lambdas) -> np.ndarray:
+    """An alternative rule, measured for comparison and not served: the model that maximizes its
+    mean win probability against the pool, mean_j σ(r_m − r_j), minus λ × its expected cost
+    relative to the most expensive model's; one row per λ, shape (Λ, n)."""
+    ratings = np.atleast_2d(np.asarray(ratings, dtype=np.float64))
+    quality = (1.0 / (1.0 + np.exp(-(ratings[:, :, None] - ratings[:, None, :])))).mean(axis=2)  # (n, m)
+    relative = np.asarray(expected_cost, dtype=np.float64) / max(float(np.max(expected_cost)), 1e-300)
+    lambdas = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
+    return np.argmax(quality[None, :, :] - lambdas[:, None, None] * relative[None, None, :], axis=2)
+
+
+# the knob's range per rule: the shipped threshold rule, and the utility rule's λ
+RULES = {"threshold": np.linspace(0, 1, 201), "utility": np.concatenate([[0.0], np.geomspace(1e-4, 10, 200)])}
+
+
 def curve_points(chosen: np.ndarray, quality: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean cost and mean quality of each row of choices (T, n)."""
     rows = np.arange(quality.shape[0])[None, :]
@@ -98,14 +113,16 @@ def curve_summary(costs, qualities, *, best_quality: float, best_cost: float, ma
 
 
 def pool_evaluate(ratings: np.ndarray, pool: EvalSet, *, thresholds=None, expected_cost=None,
-                  baselines: dict | None = None) -> dict:
+                  baselines: dict | None = None, rule: str = "threshold") -> dict:
     """A router's quality-vs-cost curve on `pool` over the knob's range, with its AIQ,
     cost_to_best and quality_at_third_cost. `expected_cost` orders the candidates (default: each
-    model's mean cost on the set); `baselines`: the set's `pool_baselines`, when already computed."""
-    thresholds = np.linspace(0, 1, 201) if thresholds is None else np.asarray(thresholds)
+    model's mean cost on the set); `baselines`: the set's `pool_baselines`, when already computed;
+    `rule`: the served threshold rule, or `utility` (`utility_choices`, for comparison; its
+    "thresholds" are then the λ values)."""
+    thresholds = RULES[rule] if thresholds is None else np.asarray(thresholds)
     quality, cost = pool.quality, pool.cost
     expected = cost.mean(axis=0) if expected_cost is None else np.asarray(expected_cost)
-    chosen = choices(ratings, expected, thresholds)
+    chosen = (choices if rule == "threshold" else utility_choices)(ratings, expected, thresholds)
     costs, qualities = curve_points(chosen, quality, cost)
     reference = (baselines or pool_baselines(pool))["reference"]
     summary = curve_summary(costs, qualities, **reference)

@@ -85,3 +85,15 @@ def test_pool_sets_keep_rows_that_score_and_price_every_model():
     pool = eval_set_from_rows("t", rows, ["x", "y"], priced=True)
     assert pool.prompts == ["a"] and pool.quality.tolist() == [[1.0, 0.0]] and pool.cost.tolist() == [[0.1, 0.01]]
     assert [row["prompt"] for row in eval_set_from_rows("t", rows, ["x", "y"]).rows] == ["a", "c"]  # a pair: no prices
+
+
+def test_the_utility_rule_trades_mean_win_probability_against_relative_cost():
+    from training.core.pools import utility_choices
+
+    # one prompt, three models; mean win probability vs the pool: a 0.648, b 0.5 (ratings 1, 0, -1)
+    ratings = np.array([[1.0, 0.0, -1.0]])
+    quality = (1 / (1 + np.exp(-(ratings[0][:, None] - ratings[0][None, :])))).mean(axis=1)
+    costs = [10.0, 2.0, 1.0]  # relative: 1, 0.2, 0.1
+    chosen = utility_choices(ratings, costs, [0.0, 0.1, 10.0])
+    assert chosen[:, 0].tolist() == [0, int(np.argmax(quality - 0.1 * np.array([1, 0.2, 0.1]))), 2]
+    assert chosen[1, 0] == 0  # the gap 0.148 beats 0.1 × 0.8 = 0.08: still the first

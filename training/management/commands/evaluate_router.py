@@ -51,6 +51,10 @@ class Command(BaseCommand):
         parser.add_argument("--pool", metavar="all|M1,M2,...",
                             help="Route among these models (all: every model the file scores and prices), on the "
                                  "rows that score and price each of them.")
+        parser.add_argument("--pool-rule", choices=["threshold", "utility"], default="threshold",
+                            help="The pool's decision rule: threshold (served: the cheapest model m with "
+                                 "P(most expensive beats m) < threshold) or utility (for comparison: max mean win "
+                                 "probability against the pool − λ × relative cost).")
         parser.add_argument("--train", nargs="*", metavar="FILE", default=None,
                             help="Import these files (idempotently) and train fresh routers on everything stored. "
                                  "Without --train (and without --holdout), the active versions are evaluated.")
@@ -82,6 +86,8 @@ class Command(BaseCommand):
         if bool(opts["pool"]) == bool(opts["strong"] or opts["weak"]) or (not opts["pool"] and not (
                 opts["strong"] and opts["weak"])):
             raise CommandError("give --strong and --weak (a pair), or --pool (any number of models)", returncode=2)
+        if opts["pool_rule"] != "threshold" and not opts["pool"]:
+            raise CommandError("--pool-rule applies to a pool (--pool); a pair uses the threshold rule", returncode=2)
         try:
             rows = read_score_rows(opts["eval"])
         except FileNotFoundError:
@@ -116,7 +122,7 @@ class Command(BaseCommand):
             if opts["pool"]:
                 pool = eval_set_from_rows(Path(opts["eval"]).name, test_rows, self._pool, priced=True,
                                           path=opts["eval"])
-                result = pool_routers_evaluate(pool=pool, **common)
+                result = pool_routers_evaluate(pool=pool, rule=opts["pool_rule"], **common)
             else:
                 eval_set = eval_set_from_rows(Path(opts["eval"]).name, test_rows, [opts["strong"], opts["weak"]],
                                               path=opts["eval"])
