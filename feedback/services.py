@@ -7,7 +7,7 @@ from django.db import transaction
 from feedback.duels import duel_label
 from feedback.models import Duel, Feedback, Preference
 from feedback.store import USER_JUDGE, battle_replace, content_hash
-from routerhub.tenants.selectors import tenant_pool_by_price
+from routerhub.tenants.selectors import endpoint_names_active, tenant_pool_by_price
 from training.core.embeddings import text_sha256
 from training.core.labels import battle_from_preference, battle_from_thumbs_in_pool
 
@@ -60,6 +60,12 @@ def preference_submit(*, tenant, model_a: str, model_b: str, winner: str, reques
         battle = battle_from_preference(model_a=model_a, model_b=model_b, winner=winner)
     except ValueError as exc:
         raise FeedbackError(str(exc), param="winner" if "winner" in str(exc) else "model_b") from None
+    known = endpoint_names_active()
+    for param, name in (("model_a", model_a), ("model_b", model_b)):
+        if name not in known:  # training data names models the gateway can call, nothing else
+            shown = name if len(name) <= 80 else name[:80] + "…"
+            raise FeedbackError(f"{param} {shown!r} is not a configured model; GET /v1/models lists the models "
+                                "a preference may name.", code="model_not_found", param=param)
     duel = _duel_for(request, model_a, model_b)
     if duel is not None:  # the label a duel was waiting for: one battle per duel, whoever labels it
         flipped = model_a != duel.model_a

@@ -74,6 +74,11 @@ def endpoint_by_name(name: str) -> ModelEndpoint | None:
     return ModelEndpoint.objects.filter(name=name, active=True).first()
 
 
+def endpoint_names_active() -> set[str]:
+    """The names of every active endpoint: the models a client may call or name in feedback."""
+    return set(ModelEndpoint.objects.filter(active=True).values_list("name", flat=True))
+
+
 def tenant_by_slug(slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
 
