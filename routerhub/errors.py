@@ -10,9 +10,12 @@ _TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    411: "invalid_request_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
+    500: "server_error",
 }
 
 
@@ -70,3 +73,64 @@ def openai_exception_handler(exc, context):
     for key, value in (getattr(exc, "headers", None) or {}).items():
         response[key] = value
     return response
+
+
+# --- Django's error views: OpenAI-style JSON under /v1/, Django's own pages elsewhere
+def _api_path(request) -> bool:
+    return request.path.startswith("/v1/") or request.path == "/v1"
+
+
+def _json_error(status_code: int, message: str, code: str):
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body(message, type=_TYPES.get(status_code, "api_error"), code=code), status=status_code)
+
+
+def bad_request(request, exception=None):
+    if _api_path(request):
+        return _json_error(400, "The request could not be read (malformed or too large).", "invalid_request")
+    from django.views import defaults
+
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request, exception=None):
+    if _api_path(request):
+        return _json_error(404, f"Unknown path {request.path!r} (or an id that is not valid there); see "
+                                "GET /api/schema/ for the API.", "not_found")
+    from django.views import defaults
+
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _api_path(request):
+        return _json_error(500, "The server failed on this request; it was logged. Retry later.", "server_error")
+    from django.views import defaults
+
+    return defaults.server_error(request)
+
+
+# request headers larger than this (all of them together) are refused before any view runs
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HeaderLimitMiddleware:
+    """431 for request headers over MAX_HEADER_BYTES in all: OpenAI JSON under /v1/, plain text
+    elsewhere. The web server (gunicorn_conf) lets larger headers through to here, up to its own
+    far larger limit, so that a client gets this answer rather than the server's HTML page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        size = sum(len(key) + len(str(value)) for key, value in request.META.items()
+                   if key.startswith("HTTP_"))
+        if size > MAX_HEADER_BYTES:
+            message = f"The request headers are larger than {MAX_HEADER_BYTES} bytes in all."
+            if _api_path(request):
+                return _json_error(431, message, "request_headers_too_large")
+            from django.http import HttpResponse
+
+            return HttpResponse(message, status=431, content_type="text/plain")
+        return self.get_response(request)

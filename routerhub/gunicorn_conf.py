@@ -12,6 +12,9 @@ os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")
 
 worker_class = "gthread"
 timeout = 120  # a worker busy loading a large SW index is not stuck
+# headers up to 1 MiB reach Django, whose HeaderLimitMiddleware answers anything over 16 KiB with a
+# 431 in the API's JSON (gunicorn's own refusal, at 8 KiB by default, is an HTML page)
+limit_request_field_size = 1024 * 1024
 
 
 def post_worker_init(worker):

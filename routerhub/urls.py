@@ -17,3 +17,8 @@ urlpatterns = [
     path("v1/feedback", FeedbackApi.as_view(), name="feedback"),
     path("v1/preferences", PreferenceApi.as_view(), name="preferences"),
 ]
+
+# /v1/ errors outside the API views (an unknown path, a malformed id, a failure) are OpenAI JSON too
+handler400 = "routerhub.errors.bad_request"
+handler404 = "routerhub.errors.not_found"
+handler500 = "routerhub.errors.server_error"

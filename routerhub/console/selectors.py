@@ -14,8 +14,7 @@ from feedback import selectors as feedback_selectors
 from feedback.models import Duel
 from routerhub.gateway import selectors as gateway_selectors
 from routerhub.tenants.models import Tenant
-from routerhub.tenants.selectors import tenant_pool_members, tenant_reference_model
-from routerhub.tenants.upstream import endpoint_cost
+from routerhub.tenants.selectors import tenant_pool_members
 from training.core.calibration import (
     KNOB_GRID,
     costs_at_thresholds,
@@ -156,7 +155,8 @@ class CostPreview:
     basis: str
     n: int
     quality: float | None = None
-    quality_basis: str = "no pool curve on the serving version"
+    quality_basis: str = "no curve on the serving version"
+    strong_share: float | None = None  # a pair read off its evaluation curve (no per-model shares)
 
     @property
     def cost_share(self) -> float | None:
@@ -206,26 +206,30 @@ def threshold_preview(*, tenant: Tenant, threshold: float) -> Preview:
     return Preview(threshold, share, basis, quality, quality_range, quality_basis, cost, cost_unavailable)
 
 
-def _pool_curve(version: RouterVersion | None) -> tuple[str, dict] | None:
-    """The version's pool curve (thresholds, cost, quality on a priced set; the largest set)."""
+def _pool_curve(version: RouterVersion | None, models: list[str]) -> tuple[str, dict] | None:
+    """The version's pool curve (thresholds, cost, quality) on a priced set of exactly these
+    models (the largest such set); a curve over other models says nothing of this pool."""
     if version is None:
         return None
     curves = [(name, m) for name, m in (version.metrics or {}).items()
-              if isinstance(m, dict) and "pool" in m and isinstance(m.get("curve"), dict)
-              and m["curve"].get("threshold") and m.get("reference", {}).get("max_cost")]
+              if isinstance(m, dict) and isinstance(m.get("pool"), list) and sorted(m["pool"]) == sorted(models)
+              and isinstance(m.get("curve"), dict) and m["curve"].get("threshold")
+              and m.get("reference", {}).get("max_cost")]
     return max(curves, key=lambda item: item[1].get("n", 0)) if curves else None
 
 
 def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: float | None = None) -> CostPreview:
     """The mean cost per request at `threshold`, or the threshold that keeps it at `target_cost`
-    (USD; the lowest such threshold, i.e. the most quality within the budget). ValueError when it
-    cannot be told.
+    (USD; the lowest such threshold, i.e. the most quality within the budget). ValueError saying
+    why when it cannot be told.
 
     Basis: the tenant's last routed requests that rated every model of its pool (or pair), when
-    there are at least CALIBRATION_MIN: the decision rule replayed on their stored ratings, each
+    there are at least CALIBRATION_MIN: the decision rule replayed on their stored scores, each
     model priced per request as the gateway prices it (the request's prompt tokens, the model's
-    expected completion tokens). With fewer, the serving version's pool curve, read as a share of
-    the most expensive model's cost and priced at the tenant's mean prompt."""
+    expected completion tokens). With fewer, the serving version's curve, priced at the tenant's
+    mean prompt: for a pool, its pool curve over exactly these models, read as a share of the most
+    expensive model's cost; for a pair, its evaluation curve, where a strong share s costs
+    weak + s × (strong − weak)."""
     members = tenant_pool_members(tenant)
     endpoints = members or [tenant.strong_model, tenant.weak_model]
     names = [e.name for e in endpoints]
@@ -235,7 +239,8 @@ def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: fl
     price_in = np.array([float(e.input_price_per_mtok) for e in endpoints])
     price_out = np.array([float(e.output_price_per_mtok) for e in endpoints])
     ratings, tokens = gateway_selectors.scores_recent(tenant=tenant, models=names, limit=CALIBRATION_WINDOW)
-    curve = _pool_curve(version_serving(tenant=tenant))
+    version = version_serving(tenant=tenant)
+    curve = _pool_curve(version, names) if members else _eval_curve(version)
     if len(ratings) >= CALIBRATION_MIN:
         costs = (tokens[:, None] * price_in[None, :] + completion[None, :] * price_out[None, :]) / 1e6
         # candidates most expensive first, as the gateway orders them (a pair: strong first)
@@ -247,39 +252,72 @@ def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: fl
                               sorted(zip(names, shares[index].tolist()), key=lambda item: -item[1]),
                               f"the tenant's last {len(ratings)} routed requests", len(ratings))
     elif curve is not None:
-        name, metrics = curve
         prompt = gateway_selectors.prompt_tokens_mean(tenant=tenant)
         if prompt is None:
-            raise ValueError("no request yet to price one by, and too little traffic to replay: set a number")
-        reference = tenant_reference_model(tenant)
-        reference_cost = float(endpoint_cost(reference, int(round(prompt)),
-                                             int(round(completions.get(reference.name, default)))))
-        points = {key: np.asarray(metrics["curve"][key], dtype=np.float64) for key in ("threshold", "cost", "quality")}
-        relative = points["cost"] / metrics["reference"]["max_cost"]  # share of the most expensive model's cost
-        if target_cost is not None:
-            if not reference_cost:
-                raise ValueError(f"{reference.name} costs nothing per request: any target is met; set a number")
-            index = threshold_index_for_cost(points["threshold"], relative, target_cost / reference_cost)
-            at, share_of_cost = float(points["threshold"][index]), float(relative[index])
-        else:
-            order = np.argsort(points["threshold"])
-            at = float(threshold)
-            share_of_cost = float(np.interp(at, points["threshold"][order], relative[order]))
-        preview = CostPreview(at, share_of_cost * reference_cost, reference_cost, [],
-                              f"the pool curve of “{name}” (too little traffic: {len(ratings)} requests rated every "
-                              f"model, {CALIBRATION_MIN} needed), priced at the tenant's mean prompt of "
-                              f"{prompt:.0f} tokens", int(metrics.get("n", 0)))
+            raise ValueError(f"too little traffic to replay ({len(ratings)} routed requests rated every model, "
+                             f"{CALIBRATION_MIN} needed) and no request yet to price one by")
+        per_request = (prompt * price_in + completion * price_out) / 1e6
+        basis = (f"the {'pool' if members else 'evaluation'} curve of “{curve[0]}” (too little traffic: {len(ratings)} routed requests rated every "
+                 f"model, {CALIBRATION_MIN} needed), priced at the tenant's mean prompt of {prompt:.0f} tokens")
+        preview = (_on_pool_curve if members else _on_pair_curve)(curve[1], per_request, threshold, target_cost)
+        preview.basis, preview.n = basis, int(curve[1].get("n", 0))
     else:
+        what = "pool curve over exactly these models" if members else "evaluation curve"
         raise ValueError(f"too little traffic ({len(ratings)} routed requests rated every model, {CALIBRATION_MIN} "
-                         "needed) and no pool curve on the serving router version: set a number instead")
-    if curve is not None and preview.cost_share is not None:
+                         f"needed) and no {what} on the serving router version")
+    if curve is not None:
         name, metrics = curve
-        relative = np.asarray(metrics["curve"]["cost"], dtype=np.float64) / metrics["reference"]["max_cost"]
-        order = np.argsort(relative, kind="stable")
-        preview.quality = float(np.interp(preview.cost_share, relative[order],
-                                          np.asarray(metrics["curve"]["quality"])[order]))
-        preview.quality_basis = (f"the pool curve of “{name}” (n={metrics.get('n', '?')}) at the same share of the "
-                                 "most expensive model's cost")
+        if members:  # the pool curve at the same share of the most expensive model's cost
+            relative = np.asarray(metrics["curve"]["cost"], dtype=np.float64) / metrics["reference"]["max_cost"]
+            order = np.argsort(relative, kind="stable")
+            at = preview.cost_share
+            quality = np.asarray(metrics["curve"]["quality"])[order]
+            preview.quality = None if at is None else float(np.interp(at, relative[order], quality))
+            preview.quality_basis = (f"the pool curve of “{name}” (n={metrics.get('n', '?')}) at the same share of "
+                                     "the most expensive model's cost")
+        else:  # the pair's evaluation curve at the same strong share
+            share = dict(preview.shares).get(names[0]) if preview.shares else preview.strong_share
+            if share is not None:
+                preview.quality = float(np.interp(share, metrics["curve"]["share"], metrics["curve"]["quality"]))
+                preview.quality_basis = f"evaluation set “{name}” (n={metrics.get('n', '?')}) at the same strong share"
+    return preview
+
+
+def _on_pool_curve(metrics: dict, per_request: np.ndarray, threshold, target_cost) -> CostPreview:
+    """A pool's knob on its curve: the curve's cost as a share of its most expensive model's,
+    times this tenant's cost per request of its most expensive model."""
+    reference_cost = float(per_request.max())
+    points = {key: np.asarray(metrics["curve"][key], dtype=np.float64) for key in ("threshold", "cost")}
+    relative = points["cost"] / metrics["reference"]["max_cost"]
+    if target_cost is not None:
+        if not reference_cost:
+            raise ValueError("the most expensive model costs nothing per request: any target is met")
+        index = threshold_index_for_cost(points["threshold"], relative, target_cost / reference_cost)
+        at, share_of_cost = float(points["threshold"][index]), float(relative[index])
+    else:
+        order = np.argsort(points["threshold"])
+        at = float(threshold)
+        share_of_cost = float(np.interp(at, points["threshold"][order], relative[order]))
+    return CostPreview(at, share_of_cost * reference_cost, reference_cost, [], "", 0)
+
+
+def _on_pair_curve(metrics: dict, per_request: np.ndarray, threshold, target_cost) -> CostPreview:
+    """A pair's knob on its evaluation curve: a strong share s costs weak + s × (strong − weak)."""
+    strong, weak = float(per_request[0]), float(per_request[1])
+    if target_cost is not None:
+        if strong <= weak:
+            share = 1.0 if target_cost >= strong else 0.0
+        else:
+            share = float(np.clip((target_cost - weak) / (strong - weak), 0.0, 1.0))
+        if target_cost < min(strong, weak) * (1 - 1e-9):
+            raise ValueError(f"no threshold keeps the mean cost at or below ${target_cost:g}: the lowest reachable is "
+                             f"${min(strong, weak):.6f} per request")
+        at = threshold_on_curve(metrics["curve"], share)
+    else:
+        at = float(threshold)
+        share = strong_share_on_curve(metrics["curve"], at)
+    preview = CostPreview(at, weak + share * (strong - weak), strong, [], "", 0)
+    preview.strong_share = share
     return preview
 
 

@@ -183,7 +183,10 @@ class TenantDetailView(StaffView):
         if data["mode"] == "number":
             return None, float(data["value"])
         if data["mode"] == "cost":
-            cost = selectors.knob_cost(tenant=tenant, target_cost=float(data["value"]))
+            try:
+                cost = selectors.knob_cost(tenant=tenant, target_cost=float(data["value"]))
+            except ValueError as exc:
+                raise ValueError(f"{exc}: set a number instead") from None
             return selectors.Calibration(cost.threshold, cost.basis, cost.n), cost.threshold
         if tenant_pool_members(tenant):
             raise ValueError("a pool's threshold is set by a number or by a target average cost per request "

@@ -54,11 +54,13 @@ class ChatCompletionApi(APIView):
                    description=__doc__)
     def post(self, request):
         call = GatewayCall(tenant=request.user.tenant, api_key=request.auth)
+        body = None
         try:
-            chat_request = chat_request_parse(_json_body(request))
+            body = _json_body(request)
+            chat_request = chat_request_parse(body)
             outcome = chat_completion(call, chat_request)
         except ApiError as exc:
-            call.log_client_error(http_status=exc.status_code, error=str(exc.detail))
+            call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
             exc.headers = call.headers  # the request id of the logged failure
             raise
         except Exception as exc:  # a fault of ours: still one log row, then the 500
@@ -81,6 +83,8 @@ class ChatCompletionApi(APIView):
 
 
 def _json_body(request):
+    """The parsed JSON body: at most ROUTERHUB_MAX_REQUEST_BYTES (413 beyond), sent with a
+    Content-Length or chunked, strict JSON (no NaN or Infinity; 400 otherwise)."""
     limit = settings.ROUTERHUB_MAX_REQUEST_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -89,17 +93,46 @@ def _json_body(request):
     too_big = ApiError(f"The request body is larger than the limit of {limit} bytes.", status_code=413,
                        code="request_too_large")
     if length > limit:
+        _drain(request, length)
         raise too_big
+    chunked = not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not request.META.get("wsgi.input_terminated"):  # a server that does not de-chunk
+        raise ApiError("This server needs a Content-Length; send the body with one (or not chunked).",
+                       status_code=411, code="length_required")
     try:
-        raw = request.body
+        # a chunked body has no Content-Length, so Django's request.body would read nothing; the
+        # server (gunicorn) de-chunks wsgi.input and ends it at the last chunk
+        raw = request.META["wsgi.input"].read(limit + 1) if chunked else request.body
     except RequestDataTooBig:
         raise too_big from None
     if len(raw) > limit:
         raise too_big
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw, parse_constant=_non_finite)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise ApiError(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from None
+    except RecursionError:
+        raise ApiError("The JSON body of your request is nested too deeply.", code="nested_too_deeply") from None
+
+
+# a refused body up to this size is read and dropped, so the client's keep-alive connection stays
+# usable (gunicorn drains only 64 KiB of an unread body and closes the connection beyond that)
+DRAIN_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _drain(request, length: int) -> None:
+    if length > DRAIN_MAX_BYTES:
+        return
+    stream = request.META["wsgi.input"]
+    try:
+        while stream.read(64 * 1024):
+            pass
+    except OSError:  # the client went away: nothing to keep usable
+        pass
+
+
+def _non_finite(name: str):
+    raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
 
 
 class RequestDetailApi(APIView):

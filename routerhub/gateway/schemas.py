@@ -5,6 +5,7 @@ is passed to the upstream untouched, so new OpenAI parameters work without a Rou
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rest_framework import serializers
@@ -43,10 +44,83 @@ def _invalid(message: str, param: str | None, code: str = "invalid_request") -> 
     return ApiError(message, status_code=400, code=code, param=param)
 
 
+# JSON deeper than this is refused: chat bodies (tool schemas included) stay far below it, and the
+# log's JSON columns, the upstream SDK and Postgres all recurse over it
+MAX_DEPTH = 64
+
+
+def _unstorable(text: str) -> bool:
+    """A NUL (which Postgres text cannot hold) or a lone surrogate (which UTF-8 cannot encode)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def body_check(body) -> None:
+    """ApiError(400) for what no part of the gateway can store or forward: nesting deeper than
+    MAX_DEPTH, a non-finite number (NaN, ±Infinity, or a literal too large for a float), a string
+    or key with a NUL or a lone surrogate. Iterative, so no body can exhaust the stack here."""
+    stack = [(body, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            field_name = path.split("[")[0].split(".")[0]  # the top-level field it is in
+            raise _invalid(f"The request body is nested deeper than {MAX_DEPTH} levels (in {field_name!r}).",
+                           field_name or None, "nested_too_deeply")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _invalid(f"{path or 'the body'} is not a finite number ({value}); JSON numbers must be finite.",
+                           path or None, "invalid_number")
+        if isinstance(value, str) and _unstorable(value):
+            raise _invalid(f"{path or 'the body'} contains a NUL character or a lone UTF-16 surrogate, which cannot "
+                           "be stored or forwarded; remove or replace it.", path or None, "invalid_characters")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if _unstorable(key):
+                    raise _invalid("A key of the request body contains a NUL character or a lone UTF-16 surrogate.",
+                                   path or None, "invalid_characters")
+                stack.append((item, child, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+
+
+def storable(value, depth: int = 0):
+    """`value` with what cannot be stored replaced: NULs and lone surrogates by U+FFFD, non-finite
+    numbers by their names, anything deeper than MAX_DEPTH by a marker (for a client error's log row)."""
+    if depth > MAX_DEPTH:
+        return "[nested too deeply]"
+    if isinstance(value, str):
+        return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in value) \
+            if _unstorable(value) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {storable(str(k), depth + 1): storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v, depth + 1) for v in value]
+    return value
+
+
+def _content_parts_check(parts: list, param: str) -> None:
+    """Content parts are objects with a string `type`; a text part's `text` is a string."""
+    for j, part in enumerate(parts):
+        where = f"{param}[{j}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise _invalid(f"{where} must be a content part: an object with a string 'type' (e.g. "
+                           "{\"type\": \"text\", \"text\": \"...\"}).", where, "invalid_messages")
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            raise _invalid(f"{where}.text must be a string.", f"{where}.text", "invalid_messages")
+
+
 def chat_request_parse(body) -> ChatRequest:
     """A validated ChatRequest, or ApiError(400) saying what is wrong and where."""
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.", None, "invalid_json")
+    body_check(body)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("You must provide a model parameter (a string).", "model", "missing_model")
@@ -71,6 +145,8 @@ def chat_request_parse(body) -> ChatRequest:
         if content is not None and not isinstance(content, (str, list)):
             raise _invalid(f"{param}.content must be a string or a list of content parts.", f"{param}.content",
                            "invalid_messages")
+        if isinstance(content, list):
+            _content_parts_check(content, f"{param}.content")
     stream = body.get("stream", False)
     if stream is None:
         stream = False

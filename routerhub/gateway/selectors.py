@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
 from routerhub.gateway.models import RoutedRequest
@@ -57,35 +57,49 @@ def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -
     share of the answered requests and of the spend."""
     rows = requests_in_period(tenant=tenant, since=since, until=until)
     answered = rows.filter(status__in=ANSWERED)
-    totals = answered.aggregate(
-        n=Count("id"), strong=Count("id", filter=Q(served_model=F("tenant__strong_model__name"))),
-        spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)), with_feedback=Count("feedback"))
+    totals = answered.aggregate(n=Count("id"), spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)),
+                                with_feedback=Count("feedback"))
     spend = totals["spend"] or Decimal(0)
     reference_spend = Decimal(0)
     tokens = answered.values("tenant_id").annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
-    tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=[row["tenant_id"] for row in tokens])
-               .select_related("strong_model").prefetch_related("pool")}
+    references = _reference_models(row["tenant_id"] for row in tokens)
     for row in tokens:  # cost is linear in tokens: the sums priced at the reference model are exact
-        reference = tenant_reference_model(tenants[row["tenant_id"]])
+        reference = references[row["tenant_id"]]
         reference_spend += endpoint_cost(reference, row["prompt"] or 0, row["completion"] or 0)
+    strong = sum(row["n"] for row in answered.values("tenant_id", "served_model").annotate(n=Count("id"))
+                 if row["served_model"] == references[row["tenant_id"]].name)
     models = [{"model": row["served_model"], "requests": row["n"], "spend": row["spend"] or Decimal(0),
                "request_share": row["n"] / totals["n"],
                "spend_share": float((row["spend"] or 0) / spend) if spend else None}
               for row in answered.values("served_model").annotate(n=Count("id"), spend=Sum("cost"))
               .order_by("-spend", "-n", "served_model")]
-    return {"requests": rows.count(), "answered": totals["n"], "strong": totals["strong"],
+    return {"requests": rows.count(), "answered": totals["n"], "strong": strong,
             "spend": spend, "spend_reference": reference_spend,
             "errors": rows.filter(status__in=ERRORS).count(), "fallbacks": totals["fallbacks"],
             "with_feedback": totals["with_feedback"], "models": models}
 
 
 def traffic_series(*, tenant: Tenant | None, since: datetime, until: datetime) -> list[dict]:
-    """Requests and strong share per hour (periods up to two days) or per day."""
+    """Requests and the share answered by the tenant's reference model (the strong model of a pair,
+    the most expensive of a pool) per hour (periods up to two days) or per day."""
     trunc = TruncHour if until - since <= timedelta(days=2) else TruncDay
-    rows = (requests_in_period(tenant=tenant, since=since, until=until).filter(status__in=ANSWERED).annotate(bucket=trunc("created"))
-            .values("bucket").annotate(n=Count("id"), strong=Count("id", filter=Q(
-                served_model=F("tenant__strong_model__name")))).order_by("bucket"))
-    return [{"t": row["bucket"], "requests": row["n"], "strong_share": row["strong"] / row["n"]} for row in rows]
+    rows = list(requests_in_period(tenant=tenant, since=since, until=until).filter(status__in=ANSWERED)
+                .annotate(bucket=trunc("created")).values("bucket", "tenant_id", "served_model")
+                .annotate(n=Count("id")).order_by("bucket"))
+    references = _reference_models(row["tenant_id"] for row in rows)
+    buckets: dict = {}
+    for row in rows:
+        total, strong = buckets.get(row["bucket"], (0, 0))
+        buckets[row["bucket"]] = (total + row["n"],
+                                  strong + (row["n"] if row["served_model"] == references[row["tenant_id"]].name else 0))
+    return [{"t": bucket, "requests": total, "strong_share": strong / total}
+            for bucket, (total, strong) in sorted(buckets.items())]
+
+
+def _reference_models(tenant_ids) -> dict[int, ModelEndpoint]:
+    """Each tenant's reference model (`tenant_reference_model`), by tenant id."""
+    tenants = Tenant.objects.filter(pk__in=set(tenant_ids)).select_related("strong_model").prefetch_related("pool")
+    return {t.pk: tenant_reference_model(t) for t in tenants}
 
 
 def win_rates_recent(*, tenant: Tenant, limit: int = 2000, since: datetime | None = None,

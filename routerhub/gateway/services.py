@@ -23,7 +23,7 @@ from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import error_body
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Constraints, Decision, route, route_target_resolve
-from routerhub.gateway.schemas import ChatRequest
+from routerhub.gateway.schemas import ChatRequest, storable
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from routerhub.tenants.upstream import (
     TransportError,
@@ -54,6 +54,7 @@ class GatewayCall:
     decision: Decision | None = None
     routing_ms: float | None = None
     logged: bool = False
+    raw_messages: list | None = None  # a refused body's messages, made storable, for its log row
 
     @property
     def headers(self) -> dict[str, str]:
@@ -74,7 +75,7 @@ class GatewayCall:
         d = self.decision
         row = RoutedRequest(
             id=self.id, tenant=self.tenant, api_key=self.api_key,
-            messages=self.request.messages if self.request else [],
+            messages=self.request.messages if self.request else (self.raw_messages or []),
             routed_prompt=d.routed_prompt if d else (self.request.routed_prompt if self.request else ""),
             embedding=d.embedding if d is not None else None,
             requested_model=self.requested_model[:128], stream=bool(self.request and self.request.stream),
@@ -98,7 +99,13 @@ class GatewayCall:
         self.logged = True
         return row
 
-    def log_client_error(self, *, http_status: int, error: str) -> RoutedRequest:
+    def log_client_error(self, *, http_status: int, error: str, body=None) -> RoutedRequest:
+        """The refused request's log row; when the body was refused before it became a request,
+        what can be stored of its model and messages (`schemas.storable`)."""
+        if self.request is None and isinstance(body, dict):
+            model, messages = storable(body.get("model")), storable(body.get("messages"))
+            self.requested_model = model if isinstance(model, str) else ""
+            self.raw_messages = messages if isinstance(messages, list) else None
         return self.log(status=Status.CLIENT_ERROR, http_status=http_status, error=error[:2000])
 
 

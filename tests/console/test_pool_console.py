@@ -52,6 +52,7 @@ def test_the_overview_measures_spend_against_the_most_expensive_pool_model(staff
     stats = staff_client.get("/console/?tenant=pooled&period=7d").context["stats"]
     assert stats.spend == 20 * (PRICES["strong-model"] + PRICES["mid-model"] + PRICES["weak-model"])
     assert stats.spend_reference == 60 * PRICES["strong-model"]  # every request at strong-model's prices
+    assert stats.strong == 20  # answered by the pool's most expensive model
     rows = {row["model"]: row for row in stats.models}
     assert {m: row["requests"] for m, row in rows.items()} == {m: 20 for m in PRICES}
     assert all(row["request_share"] == pytest.approx(1 / 3) for row in rows.values())
@@ -108,3 +109,29 @@ def test_with_little_traffic_the_target_cost_is_read_off_the_pool_curve(staff_cl
     assert cost.quality == pytest.approx(0.85) and "pool curve" in cost.basis and "rb (pool of 3)" in cost.quality_basis
     router_page = staff_client.get(f"/console/routers/{version.pk}/")
     assert router_page.status_code == 200 and "AIQ 0.800" in router_page.content.decode()
+
+
+def test_a_pool_curve_over_other_models_is_not_read_for_this_pool(staff_client, db):
+    tenant = _pooled("other")
+    _request(tenant, "strong-model")
+    version = RouterVersion.objects.create(kind=tenant.default_router_kind, metrics={"rb (pool of 11)": {
+        "pool": ["strong-model", "weak-model", "gpt-3.5"], "n": 100,
+        "curve": {"threshold": [0.0, 1.0], "cost": [0.04, 0.001], "quality": [0.9, 0.6]},
+        "reference": {"max_cost": 0.04}}})
+    router_version_promote(version=version, via="test")
+    response = staff_client.get("/console/tenants/other/?mode=cost&value=0.02")
+    assert response.status_code == 400
+    assert "no pool curve over exactly these models" in response.content.decode()
+    number = staff_client.get("/console/tenants/other/?mode=number&value=0.3")
+    page = number.content.decode()
+    assert number.status_code == 200 and 'data-preview="threshold">0.3000' in page  # the threshold, still shown
+    assert "set a number instead" not in page
+
+
+def test_a_pair_with_little_traffic_reads_its_evaluation_curve_for_a_target_cost(staff_client, seeded):
+    # the seeded pair: 60 requests of 1000 + 1000 tokens, strong $0.04 and weak $0.0004 per request,
+    # no stored scores; a strong share s costs 0.0004 + s × 0.0396, so $0.0202 is s = 0.5
+    cost = staff_client.get("/console/tenants/acme/?mode=cost&value=0.0202").context["preview"].cost
+    assert cost.strong_share == pytest.approx(0.5) and cost.threshold == pytest.approx(0.5)  # the curve's
+    assert cost.mean_cost == pytest.approx(0.0202) and cost.quality == pytest.approx(0.8)
+    assert "eval.jsonl" in cost.basis

@@ -2,35 +2,16 @@
 without a restart, and every request in flight meanwhile is answered by one whole version."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 
 import openai
-import pytest
 
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create
 from tests.support.gateway import HARD, train_mf_version
-from tests.support.paths import REPO
-from tests.support.processes import child_env, free_port, stop_process, wait_for_http
 from tests.support.tenants import make_tenant
 from training.services import router_version_promote
-
-
-@pytest.fixture
-def gunicorn(transactional_db, sim):
-    """The web app as `make run` serves it: gunicorn with threads, in its own process."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
-         "--config", "python:routerhub.gunicorn_conf"],
-        cwd=REPO, env=child_env(ROUTERHUB_ROUTER_RELOAD_S="1"))
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=60)
-    yield f"http://127.0.0.1:{port}/v1"
-    stop_process(proc)
 
 
 def test_promotion_is_picked_up_without_restart(gunicorn, sim):

@@ -1,66 +1,100 @@
-"""Bad requests: each a 4xx with an OpenAI-style error body, logged as a client error, nothing else written."""
+"""Input the gateway cannot store or forward (issue 13): each is a 4xx with an OpenAI-style JSON
+body and one `client_error` log row holding what can be stored, before any upstream call."""
 from __future__ import annotations
 
 import json
 
 import httpx
-import openai
 import pytest
 
 from routerhub.gateway.models import RoutedRequest
 
-USER = [{"role": "user", "content": "hello"}]
+pytestmark = pytest.mark.django_db(transaction=True)
 
+CHAT = {"model": "router", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def post_raw(gateway, raw: str | bytes, **headers) -> httpx.Response:
+    return httpx.post(gateway.url + "/chat/completions", content=raw, timeout=30,
+                      headers={"Authorization": f"Bearer {gateway.key}", "Content-Type": "application/json",
+                               **headers})
+
+
+def upstream_calls(gateway) -> int:
+    stats = httpx.get(gateway.sim.removesuffix("/v1") + "/_sim/stats").json()
+    return sum(stats["calls"].values())
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# (raw JSON body, status, code, param): every one is refused before the upstream is called
 CASES = {
-    "invalid json": (b'{"model": "router", "messages": [', 400, "invalid_json", None),
-    "not an object": (b'["router"]', 400, "invalid_json", None),
-    "no messages": ({"model": "router"}, 400, "invalid_messages", "messages"),
-    "empty messages": ({"model": "router", "messages": []}, 400, "invalid_messages", "messages"),
-    "message without role": ({"model": "router", "messages": [{"content": "hi"}]}, 400, "invalid_messages",
-                             "messages[0].role"),
-    "message without content": ({"model": "router", "messages": [{"role": "user"}]}, 400, "invalid_messages",
-                                "messages[0].content"),
-    "message not an object": ({"model": "router", "messages": ["hi"]}, 400, "invalid_messages", "messages[0]"),
-    "no model": ({"messages": USER}, 400, "missing_model", "model"),
-    "unknown model": ({"model": "gpt-17", "messages": USER}, 404, "model_not_found", "model"),
-    "unknown router kind": ({"model": "router-knn-0.5", "messages": USER}, 400, "invalid_router", "model"),
-    "threshold above 1": ({"model": "router-mf-1.5", "messages": USER}, 400, "invalid_router", "model"),
-    "threshold below 0": ({"model": "router-mf--0.1", "messages": USER}, 400, "invalid_router", "model"),
-    "threshold not a number": ({"model": "router-mf-abc", "messages": USER}, 400, "invalid_router", "model"),
-    "threshold nan": ({"model": "router-mf-nan", "messages": USER}, 400, "invalid_router", "model"),
-    "n > 1": ({"model": "router", "messages": USER, "n": 2}, 400, "unsupported_parameter", "n"),
-    "stream not a boolean": ({"model": "router", "messages": USER, "stream": "yes"}, 400, "invalid_request",
-                             "stream"),
-    "body over 1 MB": ({"model": "router", "messages": [{"role": "user", "content": "x" * 1_100_000}]}, 413,
-                       "request_too_large", None),
+    "NUL in content": ('{"model": "router", "messages": [{"role": "user", "content": "a\\u0000b"}]}', 400,
+                       "invalid_characters", "messages[0].content"),
+    "NUL in model": ('{"model": "rou\\u0000ter", "messages": [{"role": "user", "content": "hi"}]}', 400,
+                     "invalid_characters", "model"),
+    "lone surrogate in content": ('{"model": "router", "messages": [{"role": "user", "content": "x\\ud800y"}]}',
+                                  400, "invalid_characters", "messages[0].content"),
+    "lone surrogate in model": ('{"model": "\\udfff", "messages": [{"role": "user", "content": "hi"}]}', 400,
+                                "invalid_characters", "model"),
+    "deep JSON in content": ('{"model": "router", "messages": [{"role": "user", "content": ' + nested(5000) + '}]}',
+                             400, "nested_too_deeply", None),
+    "deep JSON in a pass-through field": ('{"model": "router", "metadata": ' + nested(100) +
+                                          ', "messages": [{"role": "user", "content": "hi"}]}', 400,
+                                          "nested_too_deeply", "metadata"),
+    "temperature NaN": ('{"model": "router", "temperature": NaN, "messages": [{"role": "user", "content": "hi"}]}',
+                        400, "invalid_json", None),
+    "temperature Infinity": ('{"model": "router", "temperature": -Infinity, "messages": [{"role": "user", '
+                             '"content": "hi"}]}', 400, "invalid_json", None),
+    "a number too large for a float": ('{"model": "router", "top_p": 1e400, "messages": [{"role": "user", '
+                                       '"content": "hi"}]}', 400, "invalid_number", "top_p"),
+    "junk content parts": ('{"model": "router", "messages": [{"role": "user", "content": [1, null, {"text": 5}]}]}',
+                           400, "invalid_messages", "messages[0].content[0]"),
+    "a text part without text": ('{"model": "router", "messages": [{"role": "user", "content": [{"type": "text", '
+                                 '"text": 5}]}]}', 400, "invalid_messages", "messages[0].content[0].text"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_request_gets_openai_error_and_one_log_row(gateway, case):
-    body, status, code, param = CASES[case]
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(gateway.url + "/chat/completions", content=content,
-                          headers={"Authorization": f"Bearer {gateway.key}", "Content-Type": "application/json"})
+def test_unstorable_input_is_a_400_with_a_log_row_and_no_upstream_call(gateway, case):
+    raw, status, code, param = CASES[case]
+    before = upstream_calls(gateway)
+    response = post_raw(gateway, raw)
     assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
     error = response.json()["error"]
-    assert set(error) >= {"message", "type", "code"} and error["message"]
-    assert error["code"] == code and error["type"] == "invalid_request_error"
-    if param is not None:
-        assert error["param"] == param
-    rows = list(RoutedRequest.objects.all())
-    assert len(rows) == 1
-    row = rows[0]
-    assert str(row.id) == response.headers["x-routerhub-request-id"]
-    assert row.status == RoutedRequest.Status.CLIENT_ERROR and row.http_status == status
-    assert row.tenant_id == gateway.tenant.pk and row.error and row.served_model == "" and row.answer == ""
-    calls = httpx.get(gateway.sim.removesuffix("/v1") + "/_sim/stats").json()["calls"]
-    assert sum(calls.values()) == 0  # nothing reached an upstream
+    assert error["code"] == code and error["param"] == param and error["type"] == "invalid_request_error"
+    row = RoutedRequest.objects.get(pk=response.headers["x-routerhub-request-id"])
+    assert row.status == "client_error" and row.http_status == status and row.error
+    assert upstream_calls(gateway) == before  # refused before any upstream call
+    if case.startswith(("NUL", "lone")):  # stored with the offending character replaced
+        stored = row.requested_model if case.endswith("model") else row.messages[0]["content"]
+        assert "\ufffd" in stored and "\x00" not in stored
 
 
-def test_bad_request_through_the_official_client(gateway):
-    with pytest.raises(openai.BadRequestError) as caught:
-        gateway.client.chat.completions.create(model="router", messages=USER, n=3)
-    assert "n > 1 is not supported" in caught.value.message
-    with pytest.raises(openai.NotFoundError):
-        gateway.client.chat.completions.create(model="no-such-model", messages=USER)
+def test_the_next_request_works_after_each_refusal(gateway, mf_version):
+    for raw, *_ in CASES.values():
+        post_raw(gateway, raw)
+    assert post_raw(gateway, json.dumps(CHAT)).status_code == 200
+    assert RoutedRequest.objects.filter(status="client_error").count() == len(CASES)
+
+
+@pytest.mark.parametrize("path", ["/requests/not-a-uuid", "/nothing-here", "/chat/completions/extra"])
+def test_unknown_api_paths_are_openai_json_404s(gateway, path):
+    response = httpx.get(gateway.url + path, headers={"Authorization": f"Bearer {gateway.key}"})
+    assert response.status_code == 404 and response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_oversized_headers_are_a_431_in_json(gateway):
+    response = httpx.post(gateway.url + "/chat/completions", json=CHAT, timeout=30,
+                          headers={"Authorization": f"Bearer {gateway.key}", "X-Padding": "p" * 17_000})
+    assert response.status_code == 431 and response.json()["error"]["code"] == "request_headers_too_large"
+    assert httpx.get(gateway.url + "/models", headers={"Authorization": f"Bearer {gateway.key}"}).status_code == 200
+
+
+def test_a_wrong_method_is_a_405_in_json(gateway):
+    response = httpx.get(gateway.url + "/chat/completions", headers={"Authorization": f"Bearer {gateway.key}"})
+    assert response.status_code == 405 and response.json()["error"]["type"] == "invalid_request_error"
