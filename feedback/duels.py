@@ -7,8 +7,13 @@ asked twice with the answers swapped). A label is one battle (strong = model a, 
 in the tenant's preferences; a person's label replaces the judge's, never the other way round.
 
 Lifecycle: pending -> fetching -> awaiting_label -> labelled, or failed when the other model does
-not answer after ROUTERHUB_DUEL_MAX_ATTEMPTS tries. `duels_requeue_stale` (beat) re-sends duels
-whose task was lost (worker killed, broker restarted).
+not answer after ROUTERHUB_DUEL_MAX_ATTEMPTS tries.
+
+The request never talks to the broker: it only writes the pending duel in its log transaction.
+`duels_dispatch` (beat, every ROUTERHUB_DUEL_DISPATCH_S seconds) queues the fetch of every duel
+not queued yet, and re-sends those whose task was lost (pending or fetching for longer than
+ROUTERHUB_DUEL_STALE_S: worker killed, broker restarted). With the broker down, duels wait in the
+table and go out at the first sweep after it is back; requests are not slowed at all.
 """
 from __future__ import annotations
 
@@ -47,7 +52,7 @@ def duel_sampled(*, request_id, rate: float) -> bool:
 
 def duel_maybe_create(*, request) -> Duel | None:
     """Called inside the gateway's log transaction for a request answered by the routed model: a
-    pending duel when the tenant's duel rate picks it. Its fetch task is sent on commit."""
+    pending duel when the tenant's duel rate picks it (the dispatch sweep queues its fetch)."""
     tenant = request.tenant
     if (not request.router_kind or request.fallback or not request.answer
             or not duel_sampled(request_id=request.pk, rate=tenant.duel_rate)):
@@ -62,17 +67,33 @@ def duel_maybe_create(*, request) -> Duel | None:
     duel = Duel.objects.create(request=request, tenant=tenant, model_a=model_a, model_b=model_b,
                                answer_a=request.answer if served_first else "",
                                answer_b="" if served_first else request.answer)
-    transaction.on_commit(lambda: _send_fetch(duel.pk))
     return duel
 
 
-def _send_fetch(duel_id: int) -> None:
+def _send_fetch(duel_id: int) -> bool:
+    """Queue a duel's fetch; False when the broker cannot take it (the next sweep tries again)."""
     from feedback.tasks import duel_fetch
 
     try:
         duel_fetch.delay(duel_id)
-    except Exception:  # the broker is down: the stale-duel check sends it later
+    except Exception:
         logger.exception("could not queue duel %s", duel_id)
+        return False
+    return True
+
+
+def duels_dispatch(*, limit: int = 1000) -> int:
+    """Queue the fetch of every pending duel not queued yet (oldest first, at most `limit`), and
+    re-send the stale ones (`duels_requeue_stale`). Returns how many were sent. Two sweeps at once
+    may send a duel twice: its fetch claims it once."""
+    sent = 0
+    waiting = Duel.objects.filter(status=Status.PENDING, queued_at__isnull=True).order_by("created")
+    for duel_id in list(waiting.values_list("pk", flat=True)[:limit]):
+        if not _send_fetch(duel_id):
+            break  # the broker is down: the rest wait for the next sweep
+        Duel.objects.filter(pk=duel_id, queued_at__isnull=True).update(queued_at=timezone.now())
+        sent += 1
+    return sent + duels_requeue_stale()
 
 
 def duel_fetch_answer(*, duel_id: int) -> Duel:
@@ -183,6 +204,10 @@ def duels_requeue_stale() -> int:
     Duel.objects.filter(pk__in=ids, status=Status.PENDING, attempts__gte=settings.ROUTERHUB_DUEL_MAX_ATTEMPTS).update(
         status=Status.FAILED, error="gave up: the other model's answer could not be fetched")
     requeued = list(Duel.objects.filter(pk__in=ids, status=Status.PENDING).values_list("pk", flat=True))
+    sent = 0
     for duel_id in requeued:
-        _send_fetch(duel_id)
-    return len(requeued)
+        if not _send_fetch(duel_id):
+            break
+        Duel.objects.filter(pk=duel_id).update(queued_at=timezone.now())
+        sent += 1
+    return sent

@@ -108,13 +108,17 @@ class Duel(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=8, default=0, help_text="What the extra answer cost.")
     error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="When the dispatch sweep queued its fetch (empty: not yet).")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created"]
         indexes = [models.Index(fields=["status", "created"], name="duel_status_created"),
-                   models.Index(fields=["tenant", "status"], name="duel_tenant_status")]
+                   models.Index(fields=["tenant", "status"], name="duel_tenant_status"),
+                   models.Index(fields=["created"], name="duel_unqueued",
+                                condition=models.Q(status="pending", queued_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"duel {self.pk} on {self.request_id}: {self.status}"

@@ -1,7 +1,7 @@
 """Celery tasks of the feedback loop (queue `default`): thin wrappers around `feedback.duels`."""
 from celery import shared_task
 
-from feedback.duels import duel_fetch_answer, duel_judge_run, duels_requeue_stale
+from feedback.duels import duel_fetch_answer, duel_judge_run, duels_dispatch
 from feedback.models import Duel
 
 
@@ -19,6 +19,13 @@ def duel_judge(duel_id: int) -> str:
     return duel_judge_run(duel_id=duel_id).status
 
 
+@shared_task(name="feedback.dispatch_duels", ignore_result=True)
+def dispatch_duels() -> int:
+    """Beat, every ROUTERHUB_DUEL_DISPATCH_S: queue new duels' fetches and re-send lost ones."""
+    return duels_dispatch()
+
+
 @shared_task(name="feedback.requeue_stale_duels", ignore_result=True)
 def requeue_stale_duels() -> int:
-    return duels_requeue_stale()
+    """The former 5-minute schedule's name (a beat table may still hold it): the same sweep."""
+    return duels_dispatch()

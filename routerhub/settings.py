@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp import constants as csp_constants
 
 from routerhub import embedded
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_celery_beat",
+    "csp",
     "routerhub.ops",
     "routerhub.audit",
     "routerhub.embeddings",
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "routerhub.errors.HeaderLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +76,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# --- Browser security headers (django-csp; Django's SecurityMiddleware for HSTS)
+# scripts only from this origin (no inline scripts or handlers); inline styles stay (the charts'
+# SVG and a few style attributes); no framing, no plugins, forms post only here
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": {
+    "default-src": [csp_constants.SELF], "script-src": [csp_constants.SELF],
+    "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE], "img-src": [csp_constants.SELF, "data:"],
+    "object-src": [csp_constants.NONE], "base-uri": [csp_constants.SELF], "form-action": [csp_constants.SELF],
+    "frame-ancestors": [csp_constants.NONE]}}
+# HSTS is sent on HTTPS requests only (Django's SecurityMiddleware), so it is on by default
+SECURE_HSTS_SECONDS = int(os.environ.get("ROUTERHUB_HSTS_SECONDS", 31_536_000))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto: ROUTERHUB_BEHIND_TLS_PROXY=1 (requests
+# count as HTTPS when it says so) and ROUTERHUB_SECURE_COOKIES=1 (session and CSRF cookies only over HTTPS)
+if os.environ.get("ROUTERHUB_BEHIND_TLS_PROXY", "") in ("1", "true", "yes"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("ROUTERHUB_SECURE_COOKIES", "") in ("1", "true", "yes")
 
 ROOT_URLCONF = "routerhub.urls"
 WSGI_APPLICATION = "routerhub.wsgi.application"
@@ -140,13 +160,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat's sweep queues new duels' fetches (the request itself never talks to the broker).
+ROUTERHUB_DUEL_DISPATCH_S = float(os.environ.get("ROUTERHUB_DUEL_DISPATCH_S", 5))
 # Synced into django-celery-beat's tables at beat start; add schedules of your own in the admin.
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "ops.worker_heartbeat", "schedule": 60.0},
     # retrain SW and MF on everything stored, hourly (edit or disable it in the admin's periodic tasks)
     "retrain-hourly": {"task": "training.scheduled_retrain", "schedule": crontab(minute=0)},
     "fail-stale-training-runs": {"task": "training.fail_stale_runs", "schedule": 300.0},
-    "requeue-stale-duels": {"task": "feedback.requeue_stale_duels", "schedule": 300.0},
+    "dispatch-duels": {"task": "feedback.dispatch_duels", "schedule": ROUTERHUB_DUEL_DISPATCH_S},
 }
 
 # --- API
@@ -240,6 +262,8 @@ ROUTERHUB_LOG_SYNCHRONOUS_COMMIT = env_bool("ROUTERHUB_LOG_SYNCHRONOUS_COMMIT", 
 ROUTERHUB_AUTH_CACHE_S = float(os.environ.get("ROUTERHUB_AUTH_CACHE_S", 5))
 # Larger request bodies get 413.
 ROUTERHUB_MAX_REQUEST_BYTES = int(os.environ.get("ROUTERHUB_MAX_REQUEST_BYTES", 1_000_000))
+# /healthz answers within this many seconds whatever is stuck (a check still running counts as down)
+ROUTERHUB_HEALTH_DEADLINE_S = float(os.environ.get("ROUTERHUB_HEALTH_DEADLINE_S", 0.8))
 DATA_UPLOAD_MAX_MEMORY_SIZE = ROUTERHUB_MAX_REQUEST_BYTES
 
 LOGGING = {

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from feedback.duels import duels_dispatch
 from feedback.selectors import duels_awaiting_label, duels_fetching
 from training.core.evaluation import EvalSet, split_by_prompt
 from training.core.labels import battle_from_scores
@@ -115,6 +116,7 @@ class TrafficSimulator:
 
         deadline = time.monotonic() + timeout
         while duels_fetching(tenant=self.tenant):
+            duels_dispatch()  # the sweep beat runs every few seconds, run here to keep the loop fast
             if time.monotonic() > deadline:
                 raise TimeoutError(f"duels still unfetched after {timeout:g} s: is a worker consuming 'default'?")
             time.sleep(0.2)

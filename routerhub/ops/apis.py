@@ -7,7 +7,10 @@ from routerhub.ops.selectors import service_health
 
 
 class HealthApi(APIView):
-    """`GET /healthz`: 200 when the database (with pgvector) and the broker answer, else 503."""
+    """`GET /healthz`: 200 when the database (with pgvector) and the broker answer, else 503, within
+    ROUTERHUB_HEALTH_DEADLINE_S whatever is stuck. Anonymous callers (load balancers, probes) learn
+    only whether it is up and what is down; signed-in staff also see versions, errors and the
+    worker's last heartbeat."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -15,12 +18,15 @@ class HealthApi(APIView):
     @extend_schema_serializer(component_name="Health")
     class OutputSerializer(serializers.Serializer):
         ok = serializers.BooleanField()
-        database = serializers.DictField()
-        broker = serializers.DictField()
-        worker = serializers.DictField(required=False)
         down = serializers.ListField(child=serializers.CharField())
+        database = serializers.DictField(required=False, help_text="Signed-in staff only.")
+        broker = serializers.DictField(required=False, help_text="Signed-in staff only.")
+        worker = serializers.DictField(required=False, help_text="Signed-in staff only.")
 
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
     def get(self, request):
         report = service_health()
+        user = getattr(request._request, "user", None)  # the console's session, if any
+        if not (user is not None and user.is_authenticated and user.is_staff):
+            report = {"ok": report["ok"], "down": report["down"]}
         return Response(self.OutputSerializer(report).data, status=200 if report["ok"] else 503)

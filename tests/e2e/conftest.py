@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,27 @@ def gunicorn(transactional_db, sim):
     wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=60)
     yield f"http://127.0.0.1:{port}/v1"
     stop_process(proc)
+
+
+@pytest.fixture
+def duel_sweeper(transactional_db):
+    """Beat's duel dispatch (`feedback.duels.duels_dispatch`, every ROUTERHUB_DUEL_DISPATCH_S in
+    production) run every 0.3 s in a thread, so duel tests need not wait for beat's period."""
+    from django.db import connection
+
+    from feedback.duels import duels_dispatch
+
+    stop = threading.Event()
+
+    def sweep():
+        try:
+            while not stop.wait(0.3):
+                duels_dispatch()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=sweep, name="duel-sweeper", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)

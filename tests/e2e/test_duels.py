@@ -1,6 +1,7 @@
-"""Duels end to end: the gateway picks requests at the tenant's duel rate, a real Celery worker
-fetches the other model's answer from the simulated upstream, and the simulated upstream, acting
-as the LLM judge, labels them; people label them through the preference API."""
+"""Duels end to end: the gateway picks requests at the tenant's duel rate and only writes the duel;
+the dispatch sweep queues it; a real Celery worker fetches the other model's answer from the
+simulated upstream, and the simulated upstream, acting as the LLM judge, labels them; people label
+them through the preference API."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from feedback.duels import duel_judge_run, duel_sampled
+from feedback.duels import duel_judge_run, duel_sampled, duels_dispatch
 from feedback.models import Duel, Preference
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint
@@ -33,7 +34,7 @@ def judge_endpoint(sim: str) -> ModelEndpoint:
                                         max_retries=0, input_price_per_mtok=Decimal("1"))
 
 
-def test_duels_are_fetched_and_judged_by_the_llm_judge(gateway, mf_version, celery_worker_process):
+def test_duels_are_fetched_and_judged_by_the_llm_judge(gateway, mf_version, celery_worker_process, duel_sweeper):
     gateway.tenant.duel_rate = 1.0
     gateway.tenant.judge_model = judge_endpoint(gateway.sim)
     gateway.tenant.save()
@@ -65,7 +66,7 @@ def test_duels_are_fetched_and_judged_by_the_llm_judge(gateway, mf_version, cele
     assert detail["duel"]["status"] == "labelled" and detail["duel"]["labelled_by"] == "judge:judge-model"
 
 
-def test_duels_are_created_at_the_tenants_rate(gateway, mf_version, celery_worker_process):
+def test_duels_are_created_at_the_tenants_rate(gateway, mf_version, celery_worker_process, duel_sweeper):
     gateway.tenant.duel_rate = 0.0
     gateway.tenant.save()
     none = [ask_router(gateway, f"{HARD[2]} (case {i})") for i in range(5)]
@@ -82,7 +83,7 @@ def test_duels_are_created_at_the_tenants_rate(gateway, mf_version, celery_worke
 
 
 def test_people_label_duels_through_the_preference_api_and_outrank_the_judge(gateway, mf_version,
-                                                                          celery_worker_process):
+                                                                          celery_worker_process, duel_sweeper):
     gateway.tenant.duel_rate = 1.0
     gateway.tenant.save()
     request_id = ask_router(gateway, HARD[3])
@@ -110,3 +111,18 @@ def test_people_label_duels_through_the_preference_api_and_outrank_the_judge(gat
     httpx.post(f"{gateway.url}/preferences", headers=headers, json={
         "request_id": request_id, "model_a": "strong-model", "model_b": "weak-model", "winner": "tie"})
     assert [(b.winner, b.source) for b in Preference.objects.filter(request_id=request_id)] == [("tie", "duel")]
+
+
+def test_the_request_only_writes_the_duel_and_the_sweep_queues_it(gateway, mf_version, celery_worker_process,
+                                                                    settings):
+    gateway.tenant.duel_rate = 1.0
+    gateway.tenant.save()
+    request_id = ask_router(gateway, HARD[4])
+    time.sleep(2)  # a worker is consuming: had the request queued anything, it would be fetched by now
+    duel = Duel.objects.get(request_id=request_id)
+    assert (duel.status, duel.queued_at) == ("pending", None)
+    assert duels_dispatch() == 1 and Duel.objects.get(pk=duel.pk).queued_at is not None
+    assert duels_dispatch() == 0  # queued once
+    wait_until(lambda: Duel.objects.get(pk=duel.pk).status == Duel.Status.AWAITING_LABEL, what="the fetched duel")
+    entry = settings.CELERY_BEAT_SCHEDULE["dispatch-duels"]  # beat runs the sweep every few seconds
+    assert entry["task"] == "feedback.dispatch_duels" and entry["schedule"] == settings.ROUTERHUB_DUEL_DISPATCH_S <= 5

@@ -7,3 +7,9 @@ document.addEventListener("keydown", function (event) {
   var button = arena.querySelector('button[value="' + choice + '"]');
   if (button) { event.preventDefault(); button.click(); }
 });
+
+/* forms that ask first (data-confirm): no inline handlers, so the Content-Security-Policy can forbid them */
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) event.preventDefault();
+});
