@@ -1,5 +1,6 @@
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import permissions, serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,7 +13,7 @@ class HealthApi(APIView):
     only whether it is up and what is down; signed-in staff also see versions, errors and the
     worker's last heartbeat."""
 
-    authentication_classes: list = []
+    authentication_classes = [SessionAuthentication]  # the console's session, when there is one
     permission_classes = [permissions.AllowAny]
 
     @extend_schema_serializer(component_name="Health")
@@ -26,7 +27,7 @@ class HealthApi(APIView):
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
     def get(self, request):
         report = service_health()
-        user = getattr(request._request, "user", None)  # the console's session, if any
+        user = request.user
         if not (user is not None and user.is_authenticated and user.is_staff):
             report = {"ok": report["ok"], "down": report["down"]}
         return Response(self.OutputSerializer(report).data, status=200 if report["ok"] else 503)
