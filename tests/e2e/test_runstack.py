@@ -1,11 +1,16 @@
-"""`make run`'s supervisor: the whole stack comes up healthy and SIGTERM stops every process."""
+"""`make run`'s supervisor: the whole stack comes up healthy, a killed worker comes back while the
+API keeps answering, and SIGTERM stops every process."""
+import hashlib
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import psutil
 import pytest
+from celery import Celery
 
 from tests.support.paths import REPO
 from tests.support.processes import child_env, free_port, wait_for_http
@@ -23,7 +28,7 @@ def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm(tmp_pa
     before = real_credentials.read_bytes() if real_credentials.exists() else None
     proc = subprocess.Popen([sys.executable, str(REPO / "manage.py"), "runstack", "--port", str(port),
                              "--sim-port", str(sim_port), "--web-workers", "1"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO, env=env, stdout=(tmp_path / "runstack.log").open("w"), stderr=subprocess.STDOUT)
     try:
         health = wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc, expect=200)
         assert health.json() == {"ok": True, "down": []}  # anonymous: up or down, no versions
@@ -31,12 +36,44 @@ def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm(tmp_pa
         assert httpx.get(f"http://127.0.0.1:{sim_port}/v1/models").status_code == 200
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4  # gunicorn, worker, beat, simulated upstream (+ their workers)
+
+        # kill -9 the Celery worker: the API keeps answering, and a worker is back and consuming
+        time.sleep(6)  # past the supervisor's start-up grace (5 s): a death now is a crash, not a broken setup
+        worker = _celery(proc, "worker")
+        worker.kill()
+        # the stack's own Celery namespace (settings_test: a key prefix per state dir)
+        control = Celery(broker=settings.CELERY_BROKER_URL, broker_transport_options={
+            "global_keyprefix": f"routerhub-test-{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:8]}:"})
+        answers, deadline, back = [], time.monotonic() + 30, None
+        while time.monotonic() < deadline and back is None:
+            answers.append(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code)
+            replacement = _celery(proc, "worker")
+            if replacement is not None and replacement.pid != worker.pid:
+                pong = control.control.ping(destination=[f"routerhub@{socket.gethostname()}"], timeout=1.0)
+                back = replacement if pong else None
+            time.sleep(0.5)
+        assert back is not None, "no worker answering 30 s after the kill"
+        assert set(answers) == {200}  # the API never stopped
+        children = psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    output = (tmp_path / "runstack.log").read_text()
     assert proc.returncode == 0, output
+    assert "worker exited with -9" in output and "restarting worker" in output
     assert "all processes stopped" in output
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert alive == []
     assert (tmp_path / "demo-credentials.txt").exists()
     assert (real_credentials.read_bytes() if real_credentials.exists() else None) == before
+
+
+def _celery(runstack: subprocess.Popen, role: str):
+    """runstack's Celery `role` process (worker or beat), the one it started itself."""
+    for child in psutil.Process(runstack.pid).children():
+        try:
+            if "celery" in " ".join(child.cmdline()) and role in child.cmdline():
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None

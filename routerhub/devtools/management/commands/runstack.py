@@ -2,20 +2,23 @@
 
 This process owns the embedded Postgres and Redis (when no DATABASE_URL / CELERY_BROKER_URL is
 set, manage.py started or attached them: routerhub.embedded), migrates, seeds the demo, and supervises gunicorn, a
-Celery worker, Celery beat and the simulated upstream, all pointed at the same servers. Ctrl-C
-or SIGTERM stops the children, then the embedded servers; if a child dies, the rest stop too.
+Celery worker, Celery beat and the simulated upstream, all pointed at the same servers
+(`routerhub.devtools.supervisor`): a child that dies is restarted with backoff while the others keep
+running; one that dies while the stack starts stops it. Ctrl-C or SIGTERM stops the children, then
+the embedded servers.
 """
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from routerhub.devtools.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -56,7 +59,7 @@ class Command(BaseCommand):
         if not opts["no_sim"]:
             commands["sim-upstream"] = [py, manage, "sim_upstream", "--port", str(opts["sim_port"])]
 
-        children: dict[str, subprocess.Popen] = {}
+        supervisor = Supervisor(commands, env=env, cwd=settings.BASE_DIR, log=self.stderr.write)
         stopping = False
 
         def stop(signum=None, frame=None):
@@ -66,34 +69,17 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
-            for name, command in commands.items():
-                children[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
+            supervisor.start()
             self.stdout.write(self.style.SUCCESS(
                 f"runstack: web on http://{opts['bind']}:{opts['port']}/ (admin at /admin/, health at /healthz), "
                 f"worker, beat{', simulated upstream on :' + str(opts['sim_port']) if not opts['no_sim'] else ''}; "
                 f"up in {time.monotonic() - started:.1f}s. Ctrl-C stops everything."))
-            while not stopping:
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"runstack: {name} exited with {child.returncode}; stopping the rest")
-                        stopping = True
-                        break
+            while not stopping and supervisor.poll():
                 time.sleep(0.3)
         finally:
-            self._shutdown(children)
+            supervisor.stop()
+            self.stdout.write("runstack: all processes stopped")
+            # The embedded Postgres and Redis (if this process started them) stop at interpreter exit.
+        if supervisor.failed:
+            raise CommandError(supervisor.failed, returncode=1)
         return None
-
-    def _shutdown(self, children: dict[str, subprocess.Popen]) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, child in children.items():
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"runstack: {name} did not stop in time; killing it")
-                child.kill()
-                child.wait()
-        self.stdout.write("runstack: all processes stopped")
-        # The embedded Postgres and Redis (if this process started them) stop at interpreter exit.
