@@ -35,6 +35,14 @@ class ApiError(exceptions.APIException):
         self.type = type or _TYPES.get(status_code, "api_error")
 
 
+def _database_unavailable(exc) -> bool:
+    """A database error that means "not now" (unreachable, timed out, cancelled), not a bug of ours
+    (bad SQL, a broken constraint), which stays a 500."""
+    from django.db import DatabaseError, IntegrityError, ProgrammingError
+
+    return isinstance(exc, DatabaseError) and not isinstance(exc, (ProgrammingError, IntegrityError))
+
+
 def _flatten(detail, prefix: str = "") -> tuple[str, str | None]:
     """First message of a DRF error detail, with the field it belongs to."""
     if isinstance(detail, dict):
@@ -48,6 +56,12 @@ def _flatten(detail, prefix: str = "") -> tuple[str, str | None]:
 
 
 def openai_exception_handler(exc, context):
+    if _database_unavailable(exc):
+        from rest_framework.response import Response
+
+        return Response(error_body("The database did not answer in time or is unavailable; nothing was "
+                                   "half-written. Retry in a few seconds.", type="server_error",
+                                   code="service_unavailable"), status=503, headers={"Retry-After": "5"})
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -9,6 +9,8 @@ import threading
 # Web workers serve many requests at once: one thread per embedding call uses the cores better
 # than two (README, gateway figures). Set ROUTERHUB_EMBEDDING_THREADS to override.
 os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")
+# no request waits on one database statement for longer than this (routerhub.settings)
+os.environ.setdefault("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", "15000")
 
 worker_class = "gthread"
 timeout = 120  # a worker busy loading a large SW index is not stuck

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "csp",
+    "axes",
     "routerhub.ops",
     "routerhub.audit",
     "routerhub.embeddings",
@@ -75,7 +76,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in
 ]
+
+# --- Sign-in throttling (django-axes) on the console's and the admin's login: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is locked out for
+# AXES_COOLOFF_TIME, the right password included (429); attempts live in the database, so every
+# web process counts them together. API keys are not passwords and are not throttled here.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("ROUTERHUB_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = float(os.environ.get("ROUTERHUB_LOGIN_COOLOFF_MINUTES", 15)) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 # --- Browser security headers (django-csp; Django's SecurityMiddleware for HSTS)
 # scripts only from this origin (no inline scripts or handlers); inline styles stay (the charts'
@@ -117,6 +130,15 @@ TEMPLATES = [
 DATABASE_URL = (os.environ.get("DATABASE_URL") or embedded.recorded_url(STATE_DIR, "DATABASE_URL")
                 or "postgres://localhost/routerhub")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# Bounded waits: a connect gives up after ROUTERHUB_DB_CONNECT_TIMEOUT_S; a statement after
+# ROUTERHUB_DB_STATEMENT_TIMEOUT_MS when set (the web processes set 15 s in gunicorn_conf; Celery
+# workers, whose imports and training reads may run longer, leave it unset). A request the database
+# fails is a 503 in OpenAI JSON (routerhub.errors), inside transactions that leave nothing half-written.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options.setdefault("connect_timeout", int(os.environ.get("ROUTERHUB_DB_CONNECT_TIMEOUT_S", 5)))
+if int(os.environ.get("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", 0) or 0) > 0:
+    _db_options["options"] = (_db_options.get("options", "") + " -c statement_timeout="
+                              + str(int(os.environ["ROUTERHUB_DB_STATEMENT_TIMEOUT_MS"]))).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
