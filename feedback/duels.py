@@ -31,6 +31,8 @@ from feedback.models import Duel
 from feedback.store import USER_JUDGE, battle_replace, content_hash
 from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_by_price
 from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
+from routerhub.tenants.usage import Unavailable as SpendUnavailable
+from routerhub.tenants.usage import spend_add
 from training.core.labels import battle_from_preference, duel_opponent
 
 logger = logging.getLogger(__name__)
@@ -124,6 +126,11 @@ def duel_fetch_answer(*, duel_id: int) -> Duel:
         status=Status.AWAITING_LABEL, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
         cost=endpoint_cost(endpoint, prompt_tokens, completion_tokens), error="", updated=timezone.now(), **fields)
     duel.refresh_from_db()
+    if duel.status == Status.AWAITING_LABEL and duel.cost:  # the tenant's spend this month includes duels
+        try:
+            spend_add(duel.tenant, duel.cost)
+        except SpendUnavailable:
+            logger.warning("duel %s: its cost was not added to the month's spend counter", duel.pk)
     if duel.tenant.judge_model_id and duel.status == Status.AWAITING_LABEL:
         from feedback.tasks import duel_judge
 

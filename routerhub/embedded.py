@@ -110,6 +110,15 @@ def _ensure_database(admin_url: str, dbname: str) -> None:
             conn.execute(f'CREATE DATABASE "{dbname}"')
 
 
+def redis_client(url: str, timeout: float = 1.0):
+    """A redis-py client for a broker URL (Kombu spells a unix socket 'redis+socket:///path',
+    redis-py 'unix:///path'), with connect and read timeouts."""
+    import redis
+
+    return redis.Redis.from_url(url.replace("redis+socket://", "unix://", 1),
+                                socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
 def redis_answers(address: tuple[str, int] | str, timeout: float = 0.5) -> bool:
     """True if a Redis server answers PING at (host, port) or at a unix socket path."""
     family = socket.AF_UNIX if isinstance(address, (str, Path)) else socket.AF_INET

@@ -28,11 +28,12 @@ class ApiError(exceptions.APIException):
     """An error raised by RouterHub code with an OpenAI-style body."""
 
     def __init__(self, message: str, *, status_code: int = 400, code: str = "invalid_request",
-                 param: str | None = None, type: str | None = None):
+                 param: str | None = None, type: str | None = None, headers: dict | None = None):
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.param = param
         self.type = type or _TYPES.get(status_code, "api_error")
+        self.headers = dict(headers or {})  # e.g. Retry-After
 
 
 def _database_unavailable(exc) -> bool:

@@ -284,6 +284,8 @@ ROUTERHUB_LOG_SYNCHRONOUS_COMMIT = env_bool("ROUTERHUB_LOG_SYNCHRONOUS_COMMIT", 
 ROUTERHUB_AUTH_CACHE_S = float(os.environ.get("ROUTERHUB_AUTH_CACHE_S", 5))
 # Larger request bodies get 413.
 ROUTERHUB_MAX_REQUEST_BYTES = int(os.environ.get("ROUTERHUB_MAX_REQUEST_BYTES", 1_000_000))
+# Per-tenant rate limits and spend counters live in this Redis (default: the broker's server)
+ROUTERHUB_LIMITS_REDIS_URL = os.environ.get("ROUTERHUB_LIMITS_REDIS_URL", "")
 # /healthz answers within this many seconds whatever is stuck (a check still running counts as down)
 ROUTERHUB_HEALTH_DEADLINE_S = float(os.environ.get("ROUTERHUB_HEALTH_DEADLINE_S", 0.8))
 DATA_UPLOAD_MAX_MEMORY_SIZE = ROUTERHUB_MAX_REQUEST_BYTES

@@ -321,6 +321,18 @@ def _on_pair_curve(metrics: dict, per_request: np.ndarray, threshold, target_cos
     return preview
 
 
+def tenant_spend(*, tenant: Tenant) -> dict:
+    """This month's spend (answers and duels) against the tenant's budget, and its rate limits."""
+    from routerhub.gateway.limits import month_spend
+
+    spent = month_spend(tenant)
+    budget = tenant.monthly_budget_usd
+    return {"spent": spent, "budget": budget,
+            "remaining": max(budget - spent, Decimal(0)) if budget is not None and spent is not None else None,
+            "used": float(spent / budget) if budget and spent is not None else None,
+            "rpm": tenant.rate_limit_rpm, "tpm": tenant.rate_limit_tpm, "action": tenant.get_budget_action_display()}
+
+
 # --- router versions
 def versions_table(*, kind: str) -> list[dict]:
     """Every version of `kind`, newest first, with its metrics per set and the change against the

@@ -210,6 +210,7 @@ class TenantDetailView(StaffView):
             "keys": tenant.api_keys.order_by("-created"), "serving": {
                 kind: selectors.version_serving(tenant=tenant, kind=kind) for kind in TRAINED_KINDS},
             "recent_n": len(recent), "histogram": _svg(histogram), "pool": tenant_pool_members(tenant),
+            "spend": selectors.tenant_spend(tenant=tenant),
             "audit": selectors.audit_events(tenant=tenant)}, status=status)
 
 

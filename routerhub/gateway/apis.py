@@ -61,7 +61,7 @@ class ChatCompletionApi(APIView):
             outcome = chat_completion(call, chat_request)
         except ApiError as exc:
             call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
-            exc.headers = call.headers  # the request id of the logged failure
+            exc.headers = {**exc.headers, **call.headers}  # and the request id of the logged failure
             raise
         except Exception as exc:  # a fault of ours: still one log row, then the 500
             if not call.logged:

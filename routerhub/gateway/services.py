@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from feedback.duels import duel_maybe_create
 from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import error_body
+from routerhub.gateway import limits
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Constraints, Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest, storable
@@ -97,6 +98,8 @@ class GatewayCall:
             if status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0:
                 _duel_maybe_create(row)
         self.logged = True
+        if served is not None:
+            limits.usage_record(self.tenant, completion_tokens=completion_tokens, cost=row.cost)
         return row
 
     def log_client_error(self, *, http_status: int, error: str, body=None) -> RoutedRequest:
@@ -134,10 +137,16 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     Raises ApiError for a bad model name (the caller logs it as a client error)."""
     call.request, call.requested_model = request, request.model
     target = route_target_resolve(model=request.model, tenant=call.tenant)
-    constraints = Constraints(models=request.models, max_cost=request.max_cost,
-                              prompt_tokens=_estimate_prompt_tokens(request) if target.routed else 0)
+    prompt_tokens = _estimate_prompt_tokens(request)
+    limits.admit(call.tenant, prompt_tokens=prompt_tokens)  # 429 past the tenant's minute
+    cheapest_only = limits.budget_check(call.tenant, routed=target.routed, model=request.model)  # 429 when spent
+    constraints = Constraints(models=[limits.cheapest_model(call.tenant)] if cheapest_only and target.routed
+                              else request.models, max_cost=request.max_cost,
+                              prompt_tokens=prompt_tokens if target.routed else 0)
     call.decision = route(target=target, tenant=call.tenant, routed_prompt=request.routed_prompt,
                           constraints=constraints)
+    if cheapest_only and target.routed:
+        call.decision.reason = "the monthly budget is spent: the cheapest model answers"
     call.routing_ms = (time.perf_counter() - call.started) * 1000
     endpoints = [call.decision.chosen] + ([call.decision.other] if call.decision.other else [])
     try:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from routerhub.embedded import redis_client
 from routerhub.ops.models import WorkerHeartbeat
 
 # the checks run here, so that a stuck database or broker costs /healthz its deadline, not a hang
@@ -35,18 +36,10 @@ def _database_check() -> dict:
     return {"ok": True, "server_version": server_version, "vector": vector_version}
 
 
-def broker_redis_client(url: str, timeout: float = 1.0):
-    import redis
-
-    # Kombu spells a unix socket 'redis+socket:///path'; redis-py spells it 'unix:///path'.
-    return redis.Redis.from_url(url.replace("redis+socket://", "unix://", 1),
-                                socket_connect_timeout=timeout, socket_timeout=timeout)
-
-
 def _broker_health() -> dict:
     url = settings.CELERY_BROKER_URL
     try:
-        broker_redis_client(url).ping()
+        redis_client(url).ping()
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"ok": True}

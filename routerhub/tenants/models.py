@@ -56,6 +56,20 @@ class Tenant(models.Model):
         ModelEndpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
         help_text="LLM judge for this tenant's duels (any OpenAI-compatible endpoint). Empty: duels wait for a "
                   "person (console arena or POST /v1/preferences).")
+    rate_limit_rpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute (sliding) over all the tenant's keys; empty: no limit.")
+    rate_limit_tpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens (prompt + completion) per minute; empty: no limit.")
+    monthly_budget_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0"))],
+        help_text="Spend per calendar month (UTC), answers and duels; empty: no budget.")
+
+    class BudgetAction(models.TextChoices):
+        BLOCK = "block", "refuse requests (429 insufficient_quota)"
+        CHEAPEST = "cheapest", "route every request to the cheapest model"
+
+    budget_action = models.CharField(max_length=16, choices=BudgetAction.choices, default=BudgetAction.BLOCK,
+                                     help_text="What happens once the month's spend reaches the budget.")
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

@@ -3,15 +3,12 @@
 Every test collected under tests/e2e/ is marked `slow` here (`make test-fast` leaves them out)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.support.paths import REPO
-from tests.support.processes import child_env, free_port, start_worker, stop_process, wait_for_http
+from tests.support.processes import gunicorn_start, start_worker, stop_process
 
 E2E = Path(__file__).resolve().parent
 
@@ -34,14 +31,8 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 @pytest.fixture
 def gunicorn(transactional_db, sim):
     """The web app as `make run` serves it: gunicorn with threads, in its own process; its /v1 URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
-         "--config", "python:routerhub.gunicorn_conf"],
-        cwd=REPO, env=child_env(ROUTERHUB_ROUTER_RELOAD_S="1"))
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=60)
-    yield f"http://127.0.0.1:{port}/v1"
+    proc, url = gunicorn_start(ROUTERHUB_ROUTER_RELOAD_S="1")
+    yield url
     stop_process(proc)
 
 

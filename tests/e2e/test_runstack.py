@@ -42,7 +42,8 @@ def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm(tmp_pa
         worker = _celery(proc, "worker")
         worker.kill()
         # the stack's own Celery namespace (settings_test: a key prefix per state dir)
-        control = Celery(broker=settings.CELERY_BROKER_URL, broker_transport_options={
+        # (not the current app: the test process's own tasks must keep going through routerhub's)
+        control = Celery(broker=settings.CELERY_BROKER_URL, set_as_current=False, broker_transport_options={
             "global_keyprefix": f"routerhub-test-{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:8]}:"})
         answers, deadline, back = [], time.monotonic() + 30, None
         while time.monotonic() < deadline and back is None:
@@ -52,6 +53,7 @@ def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm(tmp_pa
                 pong = control.control.ping(destination=[f"routerhub@{socket.gethostname()}"], timeout=1.0)
                 back = replacement if pong else None
             time.sleep(0.5)
+        control.close()
         assert back is not None, "no worker answering 30 s after the kill"
         assert set(answers) == {200}  # the API never stopped
         children = psutil.Process(proc.pid).children(recursive=True)

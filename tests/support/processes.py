@@ -78,3 +78,16 @@ def start_worker(name: str, queues: str = "default,training", **env) -> subproce
     if proc.poll() is not None:
         raise RuntimeError("celery worker failed to start")
     return proc
+
+
+def gunicorn_start(**env) -> tuple[subprocess.Popen, str]:
+    """The web app as `make run` serves it (gunicorn, threads, its config) on a free port, on the
+    test database: (process, its /v1 URL), once /healthz answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
+         "--config", "python:routerhub.gunicorn_conf"],
+        cwd=REPO, env=child_env(**env))
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", proc=proc, timeout=60)
+    return proc, f"http://127.0.0.1:{port}/v1"
