@@ -63,8 +63,8 @@ class PreferenceApi(APIView):
     class InputSerializer(serializers.Serializer):
         request_id = serializers.UUIDField(required=False, allow_null=True)
         prompt = serializers.CharField(required=False, allow_blank=True, max_length=200_000)
-        model_a = serializers.CharField(max_length=128, help_text="A configured model (GET /v1/models).")
-        model_b = serializers.CharField(max_length=128, help_text="A configured model (GET /v1/models).")
+        model_a = serializers.CharField(min_length=1, max_length=128, help_text="A configured model (GET /v1/models).")
+        model_b = serializers.CharField(min_length=1, max_length=128, help_text="A configured model (GET /v1/models).")
         response_a = serializers.CharField(required=False, allow_blank=True, max_length=200_000)
         response_b = serializers.CharField(required=False, allow_blank=True, max_length=200_000)
         winner = serializers.ChoiceField(choices=["model_a", "model_b", "tie"])

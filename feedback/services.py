@@ -65,7 +65,7 @@ def preference_submit(*, tenant, model_a: str, model_b: str, winner: str, reques
         if name not in known:  # training data names models the gateway can call, nothing else
             shown = name if len(name) <= 80 else name[:80] + "…"
             raise FeedbackError(f"{param} {shown!r} is not a configured model; GET /v1/models lists the models "
-                                "a preference may name.", code="model_not_found", param=param)
+                                "a preference may name.", status=404, code="model_not_found", param=param)
     duel = _duel_for(request, model_a, model_b)
     if duel is not None:  # the label a duel was waiting for: one battle per duel, whoever labels it
         flipped = model_a != duel.model_a

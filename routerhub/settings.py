@@ -199,12 +199,16 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["routerhub.tenants.authentication.TenantApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "routerhub.errors.openai_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # the API speaks JSON only (415 otherwise)
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RouterHub API",
     "DESCRIPTION": "OpenAI-compatible LLM routing gateway with a learning feedback loop.",
     "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema's own URL is not part of the API
+    "OAS_VERSION": "3.1.0",  # nullable types as ["string", "null"]
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "routerhub.schema.errors_document"],
 }
 
 # --- RouterHub

@@ -3,7 +3,7 @@ import json
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -31,7 +31,9 @@ class ModelListApi(APIView):
         created = serializers.IntegerField(default=0)
         owned_by = serializers.CharField(default="routerhub")
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=inline_serializer("ModelList", fields={
+        "object": serializers.ChoiceField(choices=["list"]),
+        "data": OutputSerializer(many=True)}))
     def get(self, request):
         names = model_names_for_tenant(tenant=request.user.tenant)
         data = self.OutputSerializer([{"id": name} for name in names], many=True).data

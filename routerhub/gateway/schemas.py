@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from routerhub.errors import ApiError
@@ -174,6 +175,7 @@ def chat_request_parse(body) -> ChatRequest:
             max_cost = None
         if max_cost is None or not 0 <= max_cost < float("inf"):
             raise _invalid("'max_cost' must be a number of USD >= 0.", "max_cost")
+    _sampling_check(body)
     extra = {key: value for key, value in body.items() if key not in ("model", "messages", "stream", "models",
                                                                         "max_cost")}
     return ChatRequest(model=model.strip(), messages=messages, stream=stream,
@@ -182,30 +184,76 @@ def chat_request_parse(body) -> ChatRequest:
                        max_cost=max_cost, extra=extra)
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# the documented pass-through fields, checked here so that a wrong type is a 400 from the gateway,
+# not an upstream error after a call (others pass through untouched): name -> (check, what)
+SAMPLING = {
+    "temperature": (lambda v: _number(v) and 0 <= v <= 2, "a number from 0 to 2"),
+    "top_p": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "max_tokens": (lambda v: _integer(v) and v >= 1, "a positive integer"),
+    "max_completion_tokens": (lambda v: _integer(v) and v >= 1, "a positive integer"),
+    "seed": (_integer, "an integer"),
+    "user": (lambda v: isinstance(v, str), "a string"),
+    "stop": (lambda v: isinstance(v, str) or (isinstance(v, list) and len(v) <= 4
+                                              and all(isinstance(x, str) for x in v)),
+             "a string or a list of at most 4 strings"),
+}
+
+
+def _sampling_check(body: dict) -> None:
+    for name, (check, what) in SAMPLING.items():
+        if body.get(name) is not None and not check(body[name]):
+            raise _invalid(f"'{name}' must be {what}.", name)
+
+
 # --- OpenAPI description (validation above is what runs; these only document the shapes)
+@extend_schema_field({"oneOf": [
+    {"type": "string"},
+    {"type": "array", "items": {"type": "object", "properties": {"type": {"type": "string"}}, "required": ["type"]}},
+]})
+class ContentField(serializers.JSONField):
+    """A string or a list of content parts (objects with a string `type`; a text part's `text` is a
+    string). Null is also taken on an assistant message with tool calls."""
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+                                {"type": "null"}]})
+class StopField(serializers.JSONField):
+    """Up to 4 sequences where the model stops."""
+
+
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
-    content = serializers.JSONField(help_text="A string, or a list of content parts.")
+    content = ContentField(help_text="A string, or a list of content parts.")
     name = serializers.CharField(required=False)
 
 
 class ChatCompletionRequestSerializer(serializers.Serializer):
-    model = serializers.CharField(help_text="`router`, `router-<kind>-<threshold>` (e.g. `router-mf-0.11593`), "
-                                            "or a configured model name (no routing).")
-    messages = MessageSerializer(many=True)
-    stream = serializers.BooleanField(required=False, default=False)
-    stream_options = serializers.JSONField(required=False)
-    temperature = serializers.FloatField(required=False)
-    top_p = serializers.FloatField(required=False)
-    max_tokens = serializers.IntegerField(required=False)
-    max_completion_tokens = serializers.IntegerField(required=False)
-    stop = serializers.JSONField(required=False)
-    seed = serializers.IntegerField(required=False)
-    user = serializers.CharField(required=False)
-    n = serializers.IntegerField(required=False, help_text="Only 1 is supported.")
-    models = serializers.ListField(child=serializers.CharField(), required=False,
+    model = serializers.CharField(min_length=1, help_text="`router`, `router-<kind>-<threshold>` (e.g. "
+                                                          "`router-mf-0.11593`), or a configured model name (no routing).")
+    messages = MessageSerializer(many=True, allow_empty=False)
+    stream = serializers.BooleanField(required=False, default=False, allow_null=True)
+    stream_options = serializers.DictField(required=False, allow_null=True)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2, allow_null=True)
+    top_p = serializers.FloatField(required=False, min_value=0, max_value=1, allow_null=True)
+    max_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    max_completion_tokens = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    stop = StopField(required=False, allow_null=True, help_text="A string or a list of at most 4 strings.")
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    user = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    n = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1,
+                                 help_text="Only 1 is supported.")
+    models = serializers.ListField(child=serializers.CharField(min_length=1), required=False, allow_null=True, min_length=1,
+                                   max_length=64,
                                    help_text="RouterHub: route only among these models of the tenant's pool.")
-    max_cost = serializers.FloatField(required=False, min_value=0,
+    max_cost = serializers.FloatField(required=False, allow_null=True, min_value=0,
                                       help_text="RouterHub: only models whose expected cost (USD) is at most this.")
 
 

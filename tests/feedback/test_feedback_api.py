@@ -104,11 +104,11 @@ def test_another_tenants_request_is_not_found(gateway, mf_version):
      "request_id"),
     # training data names configured models only (issue 13: garbage names were stored as battles)
     ("/preferences", {"prompt": "p", "model_a": "'; DROP TABLE feedback_preference; --", "model_b": "weak-model",
-                      "winner": "model_a"}, 400, "model_a"),
+                      "winner": "model_a"}, 404, "model_a"),
     ("/preferences", {"prompt": "p", "model_a": "strong-model", "model_b": "x" * 129, "winner": "tie"}, 400,
      "model_b"),
-    ("/preferences", {"prompt": "p", "model_a": 12345, "model_b": "weak-model", "winner": "tie"}, 400, "model_a"),
-    ("/preferences", {"prompt": "p", "model_a": "strong-model", "model_b": "模型 ☃", "winner": "tie"}, 400, "model_b"),
+    ("/preferences", {"prompt": "p", "model_a": 12345, "model_b": "weak-model", "winner": "tie"}, 404, "model_a"),
+    ("/preferences", {"prompt": "p", "model_a": "strong-model", "model_b": "模型 ☃", "winner": "tie"}, 404, "model_b"),
 ])
 def test_bad_feedback_is_a_4xx_and_stores_nothing(gateway, mf_version, path, body, status, param):
     request_id, _ = routed(gateway, EASY[2])
