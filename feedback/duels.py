@@ -88,14 +88,20 @@ def duels_dispatch(*, limit: int = 1000) -> int:
     """Queue the fetch of every pending duel not queued yet (oldest first, at most `limit`), and
     re-send the stale ones (`duels_requeue_stale`). Returns how many were sent. Two sweeps at once
     may send a duel twice: its fetch claims it once."""
-    sent = 0
     waiting = Duel.objects.filter(status=Status.PENDING, queued_at__isnull=True).order_by("created")
-    for duel_id in list(waiting.values_list("pk", flat=True)[:limit]):
+    return _send_fetches(list(waiting.values_list("pk", flat=True)[:limit])) + duels_requeue_stale()
+
+
+def _send_fetches(duel_ids) -> int:
+    """Queue each duel's fetch and note when; stop at the first the broker refuses (the rest wait
+    for the next sweep). How many were sent."""
+    sent = 0
+    for duel_id in duel_ids:
         if not _send_fetch(duel_id):
-            break  # the broker is down: the rest wait for the next sweep
-        Duel.objects.filter(pk=duel_id, queued_at__isnull=True).update(queued_at=timezone.now())
+            break
+        Duel.objects.filter(pk=duel_id).update(queued_at=timezone.now())
         sent += 1
-    return sent + duels_requeue_stale()
+    return sent
 
 
 def duel_fetch_answer(*, duel_id: int) -> Duel:
@@ -210,11 +216,4 @@ def duels_requeue_stale() -> int:
     Duel.objects.filter(pk__in=ids, status=Status.FETCHING).update(status=Status.PENDING, updated=timezone.now())
     Duel.objects.filter(pk__in=ids, status=Status.PENDING, attempts__gte=settings.ROUTERHUB_DUEL_MAX_ATTEMPTS).update(
         status=Status.FAILED, error="gave up: the other model's answer could not be fetched")
-    requeued = list(Duel.objects.filter(pk__in=ids, status=Status.PENDING).values_list("pk", flat=True))
-    sent = 0
-    for duel_id in requeued:
-        if not _send_fetch(duel_id):
-            break
-        Duel.objects.filter(pk=duel_id).update(queued_at=timezone.now())
-        sent += 1
-    return sent
+    return _send_fetches(Duel.objects.filter(pk__in=ids, status=Status.PENDING).values_list("pk", flat=True))

@@ -233,9 +233,7 @@ def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: fl
     members = tenant_pool_members(tenant)
     endpoints = members or [tenant.strong_model, tenant.weak_model]
     names = [e.name for e in endpoints]
-    completions = gateway_selectors.completion_tokens_expected(tenant=tenant)
-    default = settings.ROUTERHUB_DEFAULT_COMPLETION_TOKENS
-    completion = np.array([completions.get(name, default) for name in names], dtype=np.float64)
+    completion = np.array(gateway_selectors.completion_tokens_for(tenant=tenant, names=names), dtype=np.float64)
     price_in = np.array([float(e.input_price_per_mtok) for e in endpoints])
     price_out = np.array([float(e.output_price_per_mtok) for e in endpoints])
     ratings, tokens = gateway_selectors.scores_recent(tenant=tenant, models=names, limit=CALIBRATION_WINDOW)
@@ -268,7 +266,7 @@ def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: fl
     if curve is not None:
         name, metrics = curve
         if members:  # the pool curve at the same share of the most expensive model's cost
-            relative = np.asarray(metrics["curve"]["cost"], dtype=np.float64) / metrics["reference"]["max_cost"]
+            relative = _relative_costs(metrics)
             order = np.argsort(relative, kind="stable")
             at = preview.cost_share
             quality = np.asarray(metrics["curve"]["quality"])[order]
@@ -283,21 +281,25 @@ def knob_cost(*, tenant: Tenant, threshold: float | None = None, target_cost: fl
     return preview
 
 
+def _relative_costs(metrics: dict) -> np.ndarray:
+    """A pool curve's costs as shares of its most expensive single model's cost."""
+    return np.asarray(metrics["curve"]["cost"], dtype=np.float64) / metrics["reference"]["max_cost"]
+
+
 def _on_pool_curve(metrics: dict, per_request: np.ndarray, threshold, target_cost) -> CostPreview:
     """A pool's knob on its curve: the curve's cost as a share of its most expensive model's,
     times this tenant's cost per request of its most expensive model."""
     reference_cost = float(per_request.max())
-    points = {key: np.asarray(metrics["curve"][key], dtype=np.float64) for key in ("threshold", "cost")}
-    relative = points["cost"] / metrics["reference"]["max_cost"]
+    thresholds, relative = np.asarray(metrics["curve"]["threshold"], dtype=np.float64), _relative_costs(metrics)
     if target_cost is not None:
         if not reference_cost:
             raise ValueError("the most expensive model costs nothing per request: any target is met")
-        index = threshold_index_for_cost(points["threshold"], relative, target_cost / reference_cost)
-        at, share_of_cost = float(points["threshold"][index]), float(relative[index])
+        index = threshold_index_for_cost(thresholds, relative, target_cost / reference_cost)
+        at, share_of_cost = float(thresholds[index]), float(relative[index])
     else:
-        order = np.argsort(points["threshold"])
+        order = np.argsort(thresholds)
         at = float(threshold)
-        share_of_cost = float(np.interp(at, points["threshold"][order], relative[order]))
+        share_of_cost = float(np.interp(at, thresholds[order], relative[order]))
     return CostPreview(at, share_of_cost * reference_cost, reference_cost, [], "", 0)
 
 

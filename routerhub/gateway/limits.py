@@ -33,7 +33,7 @@ def admit(tenant: Tenant, *, prompt_tokens: int) -> None:
     if not rpm and not tpm:
         return
     try:
-        requests, tokens, retry_s = usage.minute_usage(tenant, add_request=True)
+        requests, tokens, retry_s, window = usage.minute_count_request(tenant)
         refusal = None
         if rpm and requests > rpm:
             refusal = f"{rpm} requests per minute"
@@ -42,7 +42,7 @@ def admit(tenant: Tenant, *, prompt_tokens: int) -> None:
         if refusal is None:
             usage.tokens_add(tenant, prompt_tokens)
             return
-        usage.request_uncount(tenant)
+        usage.request_uncount(tenant, window)
     except usage.Unavailable as exc:
         logger.warning("rate limits not enforced: %s", exc)
         return

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
-from django.conf import settings
 
 from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.embeddings.services import query_embedding
 from routerhub.errors import ApiError
 from routerhub.gateway.registry import registry
-from routerhub.gateway.selectors import completion_tokens_expected
+from routerhub.gateway.selectors import completion_tokens_for
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_members
 from routerhub.tenants.upstream import endpoint_cost
@@ -115,11 +114,9 @@ def candidates_for(*, tenant: Tenant, constraints: Constraints) -> list[tuple[Mo
             raise ApiError(f"'models' names {', '.join(map(repr, outside))}, not in this tenant's pool "
                            f"({', '.join(sorted(names))}).", code="model_not_in_pool", param="models")
         pool = [endpoint for endpoint in pool if endpoint.name in set(constraints.models)]
-    completions = completion_tokens_expected(tenant=tenant)
-    default = settings.ROUTERHUB_DEFAULT_COMPLETION_TOKENS
-    priced = [(endpoint, expected_cost(endpoint, prompt_tokens=constraints.prompt_tokens,
-                                       completion_tokens=completions.get(endpoint.name, default)))
-              for endpoint in pool]
+    completions = completion_tokens_for(tenant=tenant, names=[endpoint.name for endpoint in pool])
+    priced = [(endpoint, expected_cost(endpoint, prompt_tokens=constraints.prompt_tokens, completion_tokens=tokens))
+              for endpoint, tokens in zip(pool, completions)]
     if constraints.max_cost is not None:
         within = [(endpoint, cost) for endpoint, cost in priced if cost <= Decimal(str(constraints.max_cost))]
         if not within:

@@ -60,19 +60,23 @@ def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -
     totals = answered.aggregate(n=Count("id"), spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)),
                                 with_feedback=Count("feedback"))
     spend = totals["spend"] or Decimal(0)
-    reference_spend = Decimal(0)
-    tokens = answered.values("tenant_id").annotate(prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
-    references = _reference_models(row["tenant_id"] for row in tokens)
-    for row in tokens:  # cost is linear in tokens: the sums priced at the reference model are exact
-        reference = references[row["tenant_id"]]
-        reference_spend += endpoint_cost(reference, row["prompt"] or 0, row["completion"] or 0)
-    strong = sum(row["n"] for row in answered.values("tenant_id", "served_model").annotate(n=Count("id"))
-                 if row["served_model"] == references[row["tenant_id"]].name)
-    models = [{"model": row["served_model"], "requests": row["n"], "spend": row["spend"] or Decimal(0),
-               "request_share": row["n"] / totals["n"],
-               "spend_share": float((row["spend"] or 0) / spend) if spend else None}
-              for row in answered.values("served_model").annotate(n=Count("id"), spend=Sum("cost"))
-              .order_by("-spend", "-n", "served_model")]
+    # one grouped read, per tenant and served model, gives the reference spend, the strong count and the shares
+    groups = list(answered.values("tenant_id", "served_model").annotate(
+        n=Count("id"), spend=Sum("cost"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")))
+    references = _reference_models(row["tenant_id"] for row in groups)
+    strong, per_model, tokens = 0, {}, {}
+    for row in groups:
+        strong += row["n"] if row["served_model"] == references[row["tenant_id"]].name else 0
+        n, cost = per_model.get(row["served_model"], (0, Decimal(0)))
+        per_model[row["served_model"]] = (n + row["n"], cost + (row["spend"] or Decimal(0)))
+        prompt, completion = tokens.get(row["tenant_id"], (0, 0))
+        tokens[row["tenant_id"]] = (prompt + (row["prompt"] or 0), completion + (row["completion"] or 0))
+    # cost is linear in tokens: each tenant's sums priced at its reference model are exact
+    reference_spend = sum((endpoint_cost(references[tenant_id], prompt, completion)
+                           for tenant_id, (prompt, completion) in tokens.items()), Decimal(0))
+    models = [{"model": model, "requests": n, "spend": cost, "request_share": n / totals["n"],
+               "spend_share": float(cost / spend) if spend else None}
+              for model, (n, cost) in sorted(per_model.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))]
     return {"requests": rows.count(), "answered": totals["n"], "strong": strong,
             "spend": spend, "spend_reference": reference_spend,
             "errors": rows.filter(status__in=ERRORS).count(), "fallbacks": totals["fallbacks"],
@@ -191,3 +195,12 @@ def completion_tokens_expected(*, tenant: Tenant) -> dict[str, float]:
         _completion_stats_lock.release()
     _completion_stats[tenant.pk] = (time.monotonic() + settings.ROUTERHUB_COST_STATS_S, stats)
     return stats
+
+
+def completion_tokens_for(*, tenant: Tenant, names: list[str]) -> list[float]:
+    """The expected completion tokens of each of `names` for this tenant: its mean over the log
+    (`completion_tokens_expected`), or ROUTERHUB_DEFAULT_COMPLETION_TOKENS before there is one."""
+    from django.conf import settings
+
+    stats = completion_tokens_expected(tenant=tenant)
+    return [stats.get(name, settings.ROUTERHUB_DEFAULT_COMPLETION_TOKENS) for name in names]

@@ -89,20 +89,22 @@ def tenant_pool_members(tenant: Tenant) -> list[ModelEndpoint]:
     return [endpoint for endpoint in tenant.pool.all() if endpoint.active]
 
 
-def tenant_pool_by_price(tenant: Tenant) -> list[str]:
-    """The names of the tenant's pool, most expensive first by list price (input + output per 1M
-    tokens): the order feedback and duels use. A pair stays strong first."""
+def _pool_by_price(tenant: Tenant) -> list[ModelEndpoint]:
+    """The pool's endpoints, most expensive first by list price (input + output per 1M tokens, then
+    name); a pair: strong, weak, whatever the prices."""
     members = tenant_pool_members(tenant)
     if not members:
-        return [tenant.strong_model.name, tenant.weak_model.name]
-    return [endpoint.name for endpoint in sorted(
-        members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name), reverse=True)]
+        return [tenant.strong_model, tenant.weak_model]
+    return sorted(members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name), reverse=True)
+
+
+def tenant_pool_by_price(tenant: Tenant) -> list[str]:
+    """The names of the tenant's pool, most expensive first by list price: the order feedback and
+    duels use. A pair stays strong first."""
+    return [endpoint.name for endpoint in _pool_by_price(tenant)]
 
 
 def tenant_reference_model(tenant: Tenant) -> ModelEndpoint:
-    """What the tenant's spend is measured against: the most expensive model of its pool by list
-    price (as `tenant_pool_by_price` orders it), or the strong model of a pair."""
-    members = tenant_pool_members(tenant)
-    if not members:
-        return tenant.strong_model
-    return max(members, key=lambda e: (e.input_price_per_mtok + e.output_price_per_mtok, e.name))
+    """What the tenant's spend is measured against: the first of `tenant_pool_by_price` (the most
+    expensive model of its pool by list price, or the strong model of a pair)."""
+    return _pool_by_price(tenant)[0]

@@ -54,10 +54,10 @@ def _call(fn):
         raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def minute_usage(tenant: Tenant, *, add_request: bool, now: float | None = None) -> tuple[float, float, float]:
-    """(requests, tokens, seconds until the current minute ends) in the sliding minute; with
-    `add_request` this request is counted first (atomically)."""
-    now = time.time() if now is None else now
+def minute_count_request(tenant: Tenant) -> tuple[float, float, float, int]:
+    """Count one request (atomically), then (requests, tokens) in the sliding minute, the seconds
+    until the current minute ends, and that minute (for `request_uncount`)."""
+    now = time.time()
     window, into = int(now // WINDOW_S), now % WINDOW_S
     weight = 1.0 - into / WINDOW_S
 
@@ -65,31 +65,26 @@ def minute_usage(tenant: Tenant, *, add_request: bool, now: float | None = None)
         pipe = r.pipeline()
         pipe.get(_key("req", tenant, window - 1))
         pipe.get(_key("tok", tenant, window - 1))
-        if add_request:
-            pipe.incr(_key("req", tenant, window))
-            pipe.expire(_key("req", tenant, window), 2 * WINDOW_S)
-        else:
-            pipe.get(_key("req", tenant, window))
+        pipe.incr(_key("req", tenant, window))
+        pipe.expire(_key("req", tenant, window), 2 * WINDOW_S)
         pipe.get(_key("tok", tenant, window))
         return pipe.execute()
 
-    values = _call(run)
-    prev_req, prev_tok, cur_req, cur_tok = values[0], values[1], values[2], values[-1]
+    prev_req, prev_tok, cur_req, _, cur_tok = _call(run)
     requests = float(prev_req or 0) * weight + float(cur_req or 0)
     tokens = float(prev_tok or 0) * weight + float(cur_tok or 0)
-    return requests, tokens, WINDOW_S - into
+    return requests, tokens, WINDOW_S - into, window
 
 
-def request_uncount(tenant: Tenant, *, now: float | None = None) -> None:
-    """Take back a request counted by `minute_usage(add_request=True)` that was then refused."""
-    window = int((time.time() if now is None else now) // WINDOW_S)
+def request_uncount(tenant: Tenant, window: int) -> None:
+    """Take back a request `minute_count_request` counted in `window` and that was then refused."""
     _call(lambda r: r.decr(_key("req", tenant, window)))
 
 
-def tokens_add(tenant: Tenant, tokens: int, *, now: float | None = None) -> None:
+def tokens_add(tenant: Tenant, tokens: int) -> None:
     if tokens <= 0:
         return
-    key = _key("tok", tenant, int((time.time() if now is None else now) // WINDOW_S))
+    key = _key("tok", tenant, int(time.time() // WINDOW_S))
 
     def run(r):
         pipe = r.pipeline()

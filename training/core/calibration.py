@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.core.policy import choose_many, strong_chosen
+from training.core.policy import choice_shares, choose_many, strong_chosen
 
 
 def threshold_for_strong_share(win_rates, strong_share: float) -> float:
@@ -56,8 +56,7 @@ def costs_at_thresholds(ratings, costs, thresholds=KNOB_GRID, order=None) -> tup
     ratings, costs = np.atleast_2d(ratings), np.atleast_2d(np.asarray(costs, dtype=np.float64))
     chosen = choose_many(ratings, thresholds, order)  # (T, n)
     mean_cost = costs[np.arange(costs.shape[0])[None, :], chosen].mean(axis=1)
-    shares = np.stack([(chosen == j).mean(axis=1) for j in range(ratings.shape[1])], axis=1)
-    return mean_cost, shares
+    return mean_cost, choice_shares(chosen, ratings.shape[1])
 
 
 def threshold_index_for_cost(thresholds, mean_costs, target_cost: float) -> int:

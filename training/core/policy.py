@@ -59,6 +59,12 @@ def choose_many(ratings, thresholds, order=None) -> np.ndarray:
     return order[np.where(below.any(axis=2), cheapest, 0)]
 
 
+def choice_shares(chosen, n_candidates: int) -> np.ndarray:
+    """Each candidate's share of the queries, per knob value: `chosen` (T, n) -> (T, m)."""
+    chosen = np.asarray(chosen)
+    return np.stack([(chosen == j).mean(axis=1) for j in range(n_candidates)], axis=1)
+
+
 def strong_chosen(win_rates, threshold: float) -> np.ndarray:
     """The same rule for a pair, from P(strong wins) itself: True where the strong model answers
     (win_rate >= threshold). Evaluation and calibration use this form, whose thresholds are

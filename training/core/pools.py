@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.core.evaluation import EvalSet
-from training.core.policy import choose_many
+from training.core.policy import choice_shares, choose_many
 
 
 def cost_order(expected_cost) -> np.ndarray:
@@ -127,7 +127,7 @@ def pool_evaluate(ratings: np.ndarray, pool: EvalSet, *, thresholds=None, expect
     reference = (baselines or pool_baselines(pool))["reference"]
     summary = curve_summary(costs, qualities, **reference)
     summary["curve"]["threshold"] = [float(t) for t in thresholds]
-    shares = np.stack([(chosen == j).mean(axis=1) for j in range(len(pool.models))], axis=1)
+    shares = choice_shares(chosen, len(pool.models))
     summary["curve"]["shares"] = {m: shares[:, j].round(4).tolist() for j, m in enumerate(pool.models)}
     return summary
 
