@@ -136,9 +136,17 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, con
 # fails is a 503 in OpenAI JSON (routerhub.errors), inside transactions that leave nothing half-written.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options.setdefault("connect_timeout", int(os.environ.get("ROUTERHUB_DB_CONNECT_TIMEOUT_S", 5)))
-if int(os.environ.get("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", 0) or 0) > 0:
+_statement_timeout_ms = int(os.environ.get("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", 0) or 0)
+if _statement_timeout_ms > 0:
     _db_options["options"] = (_db_options.get("options", "") + " -c statement_timeout="
-                              + str(int(os.environ["ROUTERHUB_DB_STATEMENT_TIMEOUT_MS"]))).strip()
+                              + str(_statement_timeout_ms)).strip()
+# A server that does not answer at all (paused, wedged, a silent network) enforces no statement
+# timeout: routerhub.dbbackend shuts a round trip's connection down on the client side after
+# ROUTERHUB_DB_CLIENT_DEADLINE_S (default: the statement timeout + 2 s; off where that is unset).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "routerhub.dbbackend"
+DATABASES["default"]["DEADLINE_S"] = float(os.environ.get("ROUTERHUB_DB_CLIENT_DEADLINE_S") or (
+    _statement_timeout_ms / 1000 + 2 if _statement_timeout_ms > 0 else 0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

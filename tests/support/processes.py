@@ -59,9 +59,9 @@ def child_database_url() -> str:
 
 
 def child_env(**extra) -> dict:
-    return dict(os.environ, DJANGO_SETTINGS_MODULE="routerhub.settings_test", DATABASE_URL=child_database_url(),
-                CELERY_BROKER_URL=settings.CELERY_BROKER_URL, ROUTERHUB_STATE_DIR=str(settings.STATE_DIR),
-                PYTHONUNBUFFERED="1", **extra)
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "routerhub.settings_test", "DATABASE_URL": child_database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "ROUTERHUB_STATE_DIR": str(settings.STATE_DIR),
+            "PYTHONUNBUFFERED": "1", **extra}
 
 
 # what the test workers' training runs evaluate on, and how they train MF on the small fixtures
