@@ -10,7 +10,8 @@ so libpq returns at once with "server closed the connection", Django raises `Ope
 rolls back whatever the closed session had not committed, so nothing is half-written.
 
 The web processes set the deadline a little past their statement timeout (settings), so a slow but
-living server still ends the statement itself, with its own error, first.
+living server still ends the statement itself, with its own error, first. The per-request health
+check (`is_usable`) costs no round trip unless the server has sent something.
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import socket
 import threading
 import time
 
+import psycopg
 from django.db.backends.postgresql import base
 
 log = logging.getLogger(__name__)
@@ -126,5 +129,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._set_autocommit(autocommit)
 
     def is_usable(self):
+        """Django's health check without a round trip, where one can tell: an idle connection
+        whose socket has nothing to read has not been closed by the server (a restart, a
+        terminated backend or a dropped proxy all send something, if only the end of the stream);
+        otherwise Django's `SELECT 1`, under the deadline. Saves one round trip per request."""
+        conn = self.connection
+        if conn is None or conn.closed or conn.broken:
+            return False
+        try:
+            idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            readable = select.select([conn.pgconn.socket], [], [], 0)[0] if idle else True
+        except (OSError, ValueError, psycopg.Error):
+            return False
+        if not readable:
+            return True
         with self.within_deadline():
             return super().is_usable()

@@ -32,11 +32,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
+from feedback.models import Preference, PreferencePrompt
 from routerhub.devtools.processes import http_answers, process_stop
+from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import DEMO_ENDPOINTS, api_key_create
 from training.core.routers import ROUTER_KINDS, TRAINABLE_KINDS
+from training.models import RouterVersion
 from training.selectors import router_version_active
 
 SUBJECTS = ["a binary search tree", "the French revolution", "photosynthesis", "a REST API", "compound interest",
@@ -233,6 +236,7 @@ class Command(BaseCommand):
         self.stdout.write(f"bench_gateway: {n} requests per phase, {'streaming' if stream else 'non-streaming'}, "
                           f"upstream latency {opts['upstream_latency_ms']:g} ms, {os.cpu_count()} cores, router "
                           f"{opts['router']}")
+        self.stdout.write(_store_size())
         run_load(upstream, "unused", upstream_model, take(4 * c), c, stream)  # warm: connections, pools
         run_load(url, key, "router", take(4 * c), c, stream)  # warm: embedder and routers loaded, pools full
         results, sent_ids = {}, []
@@ -315,3 +319,11 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _store_size() -> str:
+    """What the gateway ran against: the request path's cost may grow with any of these."""
+    active = ", ".join(f"{v.kind} v{v.pk}" for v in RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE).order_by("kind"))
+    return (f"store: {Preference.objects.count():,} battles on {PreferencePrompt.objects.count():,} prompts, "
+            f"{EmbeddingCacheEntry.objects.count():,} cached embeddings, {RoutedRequest.objects.count():,} logged "
+            f"requests; active versions: {active or 'none'}")
