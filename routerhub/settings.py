@@ -87,6 +87,11 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = int(os.environ.get("ROUTERHUB_LOGIN_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = float(os.environ.get("ROUTERHUB_LOGIN_COOLOFF_MINUTES", 15)) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client's address: REMOTE_ADDR, unless a front proxy that overwrites X-Forwarded-For with it
+# (the nginx of `make run` and docker-compose) says so: ROUTERHUB_TRUST_X_FORWARDED_FOR=1. Never set
+# it where clients can reach gunicorn directly: they could then choose their own address.
+if os.environ.get("ROUTERHUB_TRUST_X_FORWARDED_FOR", "") in ("1", "true", "yes"):
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from routerhub.devtools.frontproxy import nginx_binary, nginx_command
 from routerhub.devtools.supervisor import Supervisor
 
 
@@ -44,9 +46,14 @@ class Command(BaseCommand):
                    PYTHONUNBUFFERED="1")
         py, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         celery = [py, "-m", "celery", "-A", "routerhub"]
+        nginx = nginx_binary()
+        web_bind = f"{opts['bind']}:{opts['port']}"
+        if nginx:  # nginx faces the clients and buffers each request; gunicorn listens on loopback behind it
+            web_bind = f"127.0.0.1:{_free_port()}"
+            env["ROUTERHUB_TRUST_X_FORWARDED_FOR"] = "1"  # nginx sets it to the client's address
         commands = {
             "web": [py, "-m", "gunicorn", "routerhub.wsgi:application",
-                    "--bind", f"{opts['bind']}:{opts['port']}", "--worker-class", "gthread",
+                    "--bind", web_bind, "--worker-class", "gthread",
                     "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
                     "--timeout", "120", "--graceful-timeout", "10", "--access-logfile", "-",
                     "--config", "python:routerhub.gunicorn_conf",  # loads embedder + routers per worker
@@ -56,6 +63,9 @@ class Command(BaseCommand):
             "beat": celery + ["beat", "-l", "INFO", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
                               "--pidfile", ""],
         }
+        if nginx:
+            commands["proxy"] = nginx_command(nginx, settings.STATE_DIR / "nginx",
+                                              listen=f"{opts['bind']}:{opts['port']}", upstream=web_bind)
         if not opts["no_sim"]:
             commands["sim-upstream"] = [py, manage, "sim_upstream", "--port", str(opts["sim_port"])]
 
@@ -71,7 +81,8 @@ class Command(BaseCommand):
         try:
             supervisor.start()
             self.stdout.write(self.style.SUCCESS(
-                f"runstack: web on http://{opts['bind']}:{opts['port']}/ (admin at /admin/, health at /healthz), "
+                f"runstack: web on http://{opts['bind']}:{opts['port']}/ (admin at /admin/, health at /healthz"
+                f"{'; nginx in front' if nginx else '; no nginx installed: gunicorn faces clients itself'}), "
                 f"worker, beat{', simulated upstream on :' + str(opts['sim_port']) if not opts['no_sim'] else ''}; "
                 f"up in {time.monotonic() - started:.1f}s. Ctrl-C stops everything."))
             while not stopping and supervisor.poll():
@@ -83,3 +94,9 @@ class Command(BaseCommand):
         if supervisor.failed:
             raise CommandError(supervisor.failed, returncode=1)
         return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
