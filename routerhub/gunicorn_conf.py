@@ -20,6 +20,13 @@ limit_request_field_size = 1024 * 1024
 
 
 def post_worker_init(worker):
+    # the thread reserve: at most threads - ROUTERHUB_RESERVED_THREADS requests wait on upstreams at
+    # once, so /healthz and the rest always find a thread (routerhub/gateway/capacity.py)
+    from routerhub.gateway.capacity import upstream_slots_set
+
+    reserved = int(os.environ.get("ROUTERHUB_RESERVED_THREADS", 2))
+    upstream_slots_set(max(1, worker.cfg.threads - reserved))
+
     def warm():
         try:
             from routerhub.gateway.warmup import serving_warm

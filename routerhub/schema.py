@@ -17,7 +17,8 @@ ERROR_STATUSES = {
     "429": "The tenant's rate limit (rate_limit_exceeded, with Retry-After) or budget (insufficient_quota).",
     "431": "The request headers are larger than 16 KiB in all.",
     "500": "A fault of the server (logged).",
-    "503": "The database did not answer in time (service_unavailable, with Retry-After).",
+    "503": ("The database did not answer in time (service_unavailable), or every upstream slot of the web "
+            "process is taken (server_overloaded); both with Retry-After."),
 }
 
 ERROR_SCHEMA = {

@@ -11,8 +11,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import openai
 from django.conf import settings
@@ -22,6 +22,7 @@ from feedback.duels import duel_maybe_create
 from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import error_body
 from routerhub.gateway import limits
+from routerhub.gateway.capacity import upstream_slot_take
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Constraints, Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest, storable
@@ -149,6 +150,14 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
         call.decision.reason = "the monthly budget is spent: the cheapest model answers"
     call.routing_ms = (time.perf_counter() - call.started) * 1000
     endpoints = [call.decision.chosen] + ([call.decision.other] if call.decision.other else [])
+    release = upstream_slot_take()  # the thread reserve (routerhub/gateway/capacity.py)
+    if release is None:
+        message = ("Too many requests of this server are waiting on upstream models (a slow or stalled "
+                   "upstream); retry in a moment.")
+        call.log(status=Status.UPSTREAM_ERROR, http_status=503, error=f"overloaded: {message}")
+        return Outcome(503, {**call.headers, "Retry-After": "1"},
+                       body=error_body(message, type="server_error", code="server_overloaded"))
+    streaming = False
     try:
         result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream)
     except UpstreamClientError as exc:
@@ -158,9 +167,15 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
         message = "Every upstream model failed: " + "; ".join(exc.errors)
         call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
         return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
+    else:
+        if request.stream:
+            streaming = True  # the relay gives the slot back when the stream ends
+            return Outcome(200, {**call.headers, "x-routerhub-model": result.endpoint.name},
+                           stream=_Relay(call, request, result, release))
+    finally:
+        if not streaming:
+            release()
     headers = {**call.headers, "x-routerhub-model": result.endpoint.name}
-    if request.stream:
-        return Outcome(200, headers, stream=_Relay(call, request, result))
     body = result.response
     body["model"] = result.endpoint.name
     answer = answer_text(body)
@@ -187,7 +202,8 @@ class UpstreamStreamError(Exception):
     """The upstream sent an error event in the middle of a stream."""
 
 
-def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> Iterator[bytes]:
+def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult,
+           release: Callable[[], None]) -> Iterator[bytes]:
     """Relay the upstream's chunks as server-sent events as they arrive. The log row is written
     before the final `[DONE]` (so a client that has the whole answer finds its row), or when the
     client goes away (the WSGI server then closes this generator) or the upstream breaks off."""
@@ -239,6 +255,7 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult) -> I
         body = error_body("The upstream stream broke off.", type="upstream_error", code="upstream_stream_error")
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
     finally:  # also on GeneratorExit: the client went away before the end
+        release()
         stream.close()
         if not logged:
             log(Status.CLIENT_DISCONNECTED)
@@ -248,9 +265,9 @@ class _Relay:
     """The streamed body: `_relay`'s generator, and a `close()` that also covers a client that left
     before the first chunk (a generator closed before it starts runs no `finally`)."""
 
-    def __init__(self, call: GatewayCall, request: ChatRequest, result: UpstreamResult):
-        self._call, self._request, self._result = call, request, result
-        self._chunks = _relay(call, request, result)
+    def __init__(self, call: GatewayCall, request: ChatRequest, result: UpstreamResult, release: Callable[[], None]):
+        self._call, self._request, self._result, self._release = call, request, result, release
+        self._chunks = _relay(call, request, result, release)
 
     def __iter__(self):
         return self._chunks
@@ -259,6 +276,7 @@ class _Relay:
         import inspect
 
         if inspect.getgeneratorstate(self._chunks) == inspect.GEN_CREATED:
+            self._release()
             self._result.response.close()
             if not self._call.logged:
                 self._call.log(status=Status.CLIENT_DISCONNECTED, http_status=200, served=self._result.endpoint,
