@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from feedback.apis import FeedbackApi, PreferenceApi
-from routerhub.gateway.apis import ChatCompletionApi, ModelListApi, RequestDetailApi
+from routerhub.gateway.apis import ChatCompletionApi, ModelListApi, ModelRetrieveApi, RequestDetailApi
 from routerhub.ops.apis import HealthApi
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("console/", include("routerhub.console.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("v1/models", ModelListApi.as_view(), name="model-list"),
+    path("v1/models/<path:model_id>", ModelRetrieveApi.as_view(), name="model-retrieve"),
     path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),
     path("v1/requests/<uuid:request_id>", RequestDetailApi.as_view(), name="request-detail"),
     path("v1/feedback", FeedbackApi.as_view(), name="feedback"),

@@ -40,6 +40,18 @@ class ModelListApi(APIView):
         return Response({"object": "list", "data": data})
 
 
+class ModelRetrieveApi(APIView):
+    """`GET /v1/models/{model}`: one model of the list (what `client.models.retrieve` asks), or a
+    404 `model_not_found`."""
+
+    @extend_schema(responses=ModelListApi.OutputSerializer)
+    def get(self, request, model_id):
+        if model_id not in model_names_for_tenant(tenant=request.user.tenant):
+            raise ApiError(f"The model {model_id!r} does not exist or you do not have access to it.",
+                           status_code=404, code="model_not_found", param="model", type="invalid_request_error")
+        return Response(ModelListApi.OutputSerializer({"id": model_id}).data)
+
+
 class ChatCompletionApi(APIView):
     """`POST /v1/chat/completions`: the OpenAI Chat Completions API, routed.
 

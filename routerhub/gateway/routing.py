@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -22,14 +21,17 @@ from routerhub.errors import ApiError
 from routerhub.gateway.registry import registry
 from routerhub.gateway.selectors import completion_tokens_for
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_members
+from routerhub.tenants.selectors import (
+    ROUTER_NAME,
+    alias_target,
+    endpoint_by_name,
+    router_name_problem,
+    tenant_pool_members,
+)
 from routerhub.tenants.upstream import endpoint_cost
-from training.core.routers import ROUTER_KINDS, UnknownModel
+from training.core.routers import UnknownModel
 
 logger = logging.getLogger(__name__)
-
-_ROUTER_MODEL = re.compile(r"^router-(?P<kind>[^-]+)-(?P<threshold>.+)$")
-
 
 @dataclass(frozen=True)
 class RouteTarget:
@@ -44,24 +46,21 @@ class RouteTarget:
         return self.kind is not None
 
 
-def route_target_resolve(*, model: str, tenant: Tenant) -> RouteTarget:
-    """The target of `model`, or ApiError: 400 for a malformed router name, 404 for an unknown model."""
+def route_target_resolve(*, model: str, tenant: Tenant, aliases: bool = True) -> RouteTarget:
+    """The target of `model`, or ApiError: 400 for a malformed router name, 404 for an unknown model.
+    A tenant's alias (`ModelAlias`) stands for its target; aliases do not chain."""
     if model == "router":
         return RouteTarget(kind=tenant.default_router_kind, threshold=tenant.routing_threshold)
-    match = _ROUTER_MODEL.match(model)
+    match = ROUTER_NAME.match(model)
     if match:
-        kind, raw = match["kind"], match["threshold"]
-        if kind not in ROUTER_KINDS:
-            raise ApiError(f"Unknown router kind {kind!r} in model {model!r}; use one of {', '.join(ROUTER_KINDS)} "
-                           f"(e.g. router-mf-0.5).", code="invalid_router", param="model")
-        try:
-            threshold = float(raw)
-        except ValueError:
-            raise ApiError(f"The threshold in {model!r} is not a number; use router-<kind>-<threshold in [0, 1]>.",
-                           code="invalid_router", param="model") from None
-        if not 0.0 <= threshold <= 1.0:  # also rejects nan
-            raise ApiError(f"The threshold in {model!r} must be in [0, 1].", code="invalid_router", param="model")
-        return RouteTarget(kind=kind, threshold=threshold)
+        problem = router_name_problem(model)
+        if problem:
+            raise ApiError(problem, code="invalid_router", param="model")
+        return RouteTarget(kind=match["kind"], threshold=float(match["threshold"]))
+    if aliases:
+        target = alias_target(tenant=tenant, name=model)
+        if target is not None:
+            return route_target_resolve(model=target, tenant=tenant, aliases=False)
     endpoint = endpoint_by_name(model)
     if endpoint is None:
         raise ApiError(f"The model {model!r} does not exist or you do not have access to it. GET /v1/models lists "

@@ -12,17 +12,17 @@ from django.db.models.functions import TruncDay, TruncHour
 
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
-from routerhub.tenants.selectors import tenant_reference_model
+from routerhub.tenants.selectors import alias_names, tenant_reference_model
 from routerhub.tenants.upstream import endpoint_cost
 from training.core.routers import ROUTER_KINDS
 
 
 def model_names_for_tenant(*, tenant: Tenant) -> list[str]:
-    """What a tenant may ask for: `router`, `router-<kind>-<threshold>` for each kind, and the
-    configured model names (plain proxied calls)."""
+    """What a tenant may ask for: `router`, `router-<kind>-<threshold>` for each kind, its aliases,
+    and the configured model names (plain proxied calls)."""
     routers = ["router"] + [f"router-{kind}-{tenant.routing_threshold:g}" for kind in ROUTER_KINDS]
     endpoints = list(ModelEndpoint.objects.filter(active=True).values_list("name", flat=True))
-    return routers + endpoints
+    return routers + [name for name in alias_names(tenant=tenant) if name not in endpoints] + endpoints
 
 
 def request_for_tenant(*, tenant: Tenant, request_id, details: bool = False) -> RoutedRequest | None:

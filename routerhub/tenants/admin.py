@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 
 from routerhub.audit.services import audit_record
-from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
+from routerhub.tenants.models import ApiKey, ModelAlias, ModelEndpoint, Tenant
+from routerhub.tenants.selectors import alias_problem
 from routerhub.tenants.services import api_key_create, api_key_revoke
 
 
@@ -24,13 +26,36 @@ class ApiKeyInline(admin.TabularInline):
         return False  # keys are made by the "Create API key" action so the secret is shown once
 
 
+class ModelAliasForm(forms.ModelForm):
+    class Meta:
+        model = ModelAlias
+        fields = ("name", "target")
+
+    def clean(self):
+        data = super().clean()
+        problem = alias_problem(name=data.get("name", ""), target=data.get("target", ""))
+        if problem:
+            raise forms.ValidationError(problem)
+        return data
+
+
+class ModelAliasInline(admin.TabularInline):
+    """Names clients send (say gpt-4o) answered as router, router-<kind>-<threshold> or a model."""
+
+    model = ModelAlias
+    form = ModelAliasForm
+    fields = ("name", "target", "created")
+    readonly_fields = ("created",)
+    extra = 0
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "default_router_kind", "routing_threshold", "strong_model", "weak_model",
                     "duel_rate", "judge_model", "active")
     list_filter = ("active", "default_router_kind")
     search_fields = ("slug", "name")
-    inlines = [ApiKeyInline]
+    inlines = [ApiKeyInline, ModelAliasInline]
     actions = ["create_api_key"]
 
     def save_model(self, request, obj, form, change):

@@ -109,3 +109,23 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class ModelAlias(models.Model):
+    """A model name a client sends (say `gpt-4o`) that this tenant's gateway answers as `target`:
+    `router`, `router-<kind>-<threshold>` or a configured model. A client that hard-codes a model
+    name is pointed at the router without a code change; `/v1/models` lists the aliases. Checked on
+save by `routerhub.tenants.selectors.alias_problem` (the admin's form)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=128, help_text="The name clients send, e.g. gpt-4o.")
+    target = models.CharField(max_length=128, help_text="router, router-<kind>-<threshold> (e.g. router-mf-0.3), "
+                                                        "or a configured model's name.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="model_alias_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.target}"

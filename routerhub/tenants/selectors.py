@@ -1,6 +1,7 @@
 """Reads for tenants and API keys."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -8,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
+from routerhub.tenants.models import ApiKey, ModelAlias, ModelEndpoint, Tenant
 from routerhub.tenants.services import api_key_hash
 
 # last_used is written at most this often per key, so authentication stays one read per request.
@@ -108,3 +109,49 @@ def tenant_reference_model(tenant: Tenant) -> ModelEndpoint:
     """What the tenant's spend is measured against: the first of `tenant_pool_by_price` (the most
     expensive model of its pool by list price, or the strong model of a pair)."""
     return _pool_by_price(tenant)[0]
+
+
+ROUTER_NAME = re.compile(r"^router-(?P<kind>[^-]+)-(?P<threshold>.+)$")
+
+
+def router_name_problem(name: str) -> str | None:
+    """Why `router-<kind>-<threshold>` is malformed, or None (also None for other names)."""
+    from training.core.routers import ROUTER_KINDS
+
+    match = ROUTER_NAME.match(name)
+    if not match:
+        return None
+    kind, raw = match["kind"], match["threshold"]
+    if kind not in ROUTER_KINDS:
+        return f"Unknown router kind {kind!r} in model {name!r}; use one of {', '.join(ROUTER_KINDS)} (e.g. router-mf-0.5)."
+    try:
+        threshold = float(raw)
+    except ValueError:
+        return f"The threshold in {name!r} is not a number; use router-<kind>-<threshold in [0, 1]>."
+    if not 0.0 <= threshold <= 1.0:  # also rejects nan
+        return f"The threshold in {name!r} must be in [0, 1]."
+    return None
+
+
+def alias_problem(*, name: str, target: str) -> str | None:
+    """Why an alias `name` → `target` cannot be saved, or None."""
+    name, target = (name or "").strip(), (target or "").strip()
+    if not name or not target:
+        return "An alias needs a name and a target."
+    if name == "router" or ROUTER_NAME.match(name):
+        return f"{name!r} is a router name already; an alias needs a name of its own."
+    if target == "router" or ROUTER_NAME.match(target):
+        return router_name_problem(target)
+    if endpoint_by_name(target) is None:
+        return (f"The target {target!r} is neither router, router-<kind>-<threshold> nor an active "
+                f"configured model.")
+    return None
+
+
+def alias_target(*, tenant: Tenant, name: str) -> str | None:
+    """What this tenant's alias `name` stands for, or None (not an alias)."""
+    return ModelAlias.objects.filter(tenant=tenant, name=name).values_list("target", flat=True).first()
+
+
+def alias_names(*, tenant: Tenant) -> list[str]:
+    return list(ModelAlias.objects.filter(tenant=tenant).values_list("name", flat=True))
