@@ -41,7 +41,11 @@ def state_dir_default() -> Path:
 
 def environment_ensure(state_dir: Path | None = None) -> None:
     """Set DATABASE_URL and CELERY_BROKER_URL for this process (and the ones it starts), starting
-    the embedded servers where neither variable names a server. Idempotent."""
+    the embedded servers where neither variable names a server. Idempotent. `.env` is read first
+    (routerhub.envfile), so it may name the servers."""
+    from routerhub.envfile import envfile_load
+
+    envfile_load()
     state_dir = Path(state_dir or state_dir_default())
     state_dir.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DATABASE_URL"):

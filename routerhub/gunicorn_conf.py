@@ -6,6 +6,10 @@ first requests do not pay for loading (they wait for the same load if they come 
 import os
 import threading
 
+from routerhub.envfile import envfile_load
+
+envfile_load()  # before the defaults below, so `.env` can set them
+
 # Web workers serve many requests at once: one thread per embedding call uses the cores better
 # than two (README, gateway figures). Set ROUTERHUB_EMBEDDING_THREADS to override.
 os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")

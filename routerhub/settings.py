@@ -14,8 +14,10 @@ from celery.schedules import crontab
 from csp import constants as csp_constants
 
 from routerhub import embedded
+from routerhub.envfile import envfile_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+envfile_load()  # `.env` under the environment, over the defaults below (routerhub/envfile.py)
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -13,6 +13,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
               or early_config.getini("DJANGO_SETTINGS_MODULE"))
     if chosen:
         os.environ["DJANGO_SETTINGS_MODULE"] = chosen
+    # a developer's `.env` (for `make run`) does not reach the tests, nor the processes they start
+    os.environ.setdefault("ROUTERHUB_ENV_FILE", "off")
     from routerhub.embedded import environment_ensure
 
     environment_ensure()
