@@ -270,6 +270,9 @@ ROUTERHUB_EVAL_TENANT_HOLDOUT_MIN = int(os.environ.get("ROUTERHUB_EVAL_TENANT_HO
 # The gate: promote a candidate automatically only when this is on and it beats the active version
 # by this APGR margin on every evaluation set; otherwise an admin promotes it.
 ROUTERHUB_AUTO_PROMOTE = env_bool("ROUTERHUB_AUTO_PROMOTE", False)
+# Preference files or folders `make run` imports and trains on in the background at its first start
+# (later starts: only files not imported before); the demo router serves until then.
+ROUTERHUB_BOOTSTRAP_DATA = os.environ.get("ROUTERHUB_BOOTSTRAP_DATA", "")
 ROUTERHUB_PROMOTION_MARGIN = float(os.environ.get("ROUTERHUB_PROMOTION_MARGIN", 0.01))
 # Hyperparameters training runs give each router kind, as JSON, e.g. {"mf": {"epochs": 30}}.
 ROUTERHUB_ROUTER_PARAMS = json.loads(os.environ.get("ROUTERHUB_ROUTER_PARAMS") or "{}")

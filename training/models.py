@@ -46,6 +46,11 @@ class RouterVersion(models.Model):
         scope = f" for {self.tenant}" if self.tenant_id else ""
         return f"{self.kind} v{self.pk}{scope} ({self.status})"
 
+    @property
+    def is_demo(self) -> bool:
+        """Trained on the project's demo set alone (training/demo.py), not on real preferences."""
+        return bool((self.hyperparameters or {}).get("data", {}).get("demo"))
+
 
 class TrainingRun(models.Model):
     """One retraining: queued by the schedule or on demand, run by a Celery worker, its progress and

@@ -13,19 +13,23 @@ versions. A run whose heartbeat stops (its worker was killed) is failed by
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from feedback.models import Preference
 from feedback.selectors import battles_load, newest_preference_id, tenant_ids_with_feedback
 from routerhub.audit.services import Action, audit_record
 from routerhub.tenants.selectors import tenants_active
 from training.core.evaluation import gate_passes
 from training.core.routers import TRAINABLE_KINDS
+from training.demo import DEMO_SOURCE
 from training.evaluation import evaluate_on_sets, evaluation_sets
 from training.models import RouterVersion, TrainingRun
 from training.selectors import router_version_serving, training_run_in_progress, training_run_last_succeeded
@@ -123,16 +127,23 @@ def _heartbeat(run_id: int, stop: threading.Event) -> None:
 def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
     tenant = run.tenant
     tenant_id = tenant.pk if tenant else None
+    imported = _bootstrap_import(progress) if run.trigger == BOOTSTRAP else {}
     newest = newest_preference_id(tenant_id=tenant_id)  # read before loading: what training sees is at least this
     sets, holdout_shas = evaluation_sets(progress, tenant=tenant)
-    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=holdout_shas)
+    # the demo set (training/demo.py) only stands in until real preferences are stored
+    real_data = Preference.objects.exclude(source=DEMO_SOURCE).exists()
+    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=holdout_shas,
+                           source_weights={DEMO_SOURCE: 0.0} if real_data else None)
     if len(battles) == 0:
-        raise ValueError("no stored preferences to train on")
+        raise ValueError("no stored preferences to train on: import some first (python manage.py "
+                         "import_preferences FILE..., battles or score-table JSONL or Chatbot Arena CSV; or start "
+                         "with ROUTERHUB_BOOTSTRAP_DATA=FILES_OR_FOLDERS make run), then retrain")
     counts = {"battles": len(battles), "prompts": len(battles.prompt_embeddings), "models": len(battles.models),
-              "held_out_prompts": len(holdout_shas), "newest_preference_id": newest, **battles.meta["counts"]}
+              "held_out_prompts": len(holdout_shas), "newest_preference_id": newest, **battles.meta["counts"],
+              **({"bootstrap_files": imported} if run.trigger == BOOTSTRAP else {})}
     TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
     progress(0.05, f"training on {len(battles)} battles ({len(battles.prompt_embeddings)} prompts)", force=True)
-    candidates, metrics = {}, {}
+    candidates, metrics, replaces_demo = {}, {}, {}
     for position, kind in enumerate(run.kinds):
         base = 0.05 + 0.85 * position / len(run.kinds)
         step = 0.85 / len(run.kinds)
@@ -142,6 +153,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         progress(base + step * 0.7, f"{kind}: evaluating")
         # what the candidate would replace: in a tenant's run, the version serving the tenant now
         active = router_version_serving(kind=kind, tenant=tenant)
+        replaces_demo[kind] = active is None or active.is_demo
         metrics[kind] = {"candidate": evaluate_on_sets(router, sets)}
         if active is not None:
             metrics[kind]["active"] = {"version": active.pk,
@@ -159,13 +171,94 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                             data_params={"held_out_prompts": len(holdout_shas)}, training_run=run,
                                             tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
-            if settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind], settings.ROUTERHUB_PROMOTION_MARGIN):
+            # a version trained on real data always replaces a demo router (or fills an empty scope on
+            # a bootstrap run); otherwise the gate decides, when promotion is automatic
+            if real_data and replaces_demo[kind] and (run.trigger == BOOTSTRAP or metrics[kind].get("active")):
+                metrics[kind]["gate_note"] = "replaces the demo router" if metrics[kind].get("active") else \
+                    "the first real version of its kind"
+                if candidate_promote(version=version, kind_metrics=metrics[kind], run=run):
+                    promoted.append(version.pk)
+            elif settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind], settings.ROUTERHUB_PROMOTION_MARGIN):
                 if candidate_promote(version=version, kind_metrics=metrics[kind], run=run):
                     promoted.append(version.pk)
         TrainingRun.objects.filter(pk=run.pk).update(
             status=Status.SUCCEEDED, finished=timezone.now(), progress=1.0, metrics=metrics, promoted=promoted,
             message=f"done: candidates {', '.join(str(m['candidate_version']) for m in metrics.values())}"
                     + (f"; promoted {promoted}" if promoted else ""), log="\n".join(progress.lines))
+
+
+BOOTSTRAP = "bootstrap"
+
+
+def bootstrap_files(spec: str | None = None) -> list[Path]:
+    """The preference files ROUTERHUB_BOOTSTRAP_DATA names: files or folders (their files, sorted),
+    separated by commas or the path separator."""
+    spec = settings.ROUTERHUB_BOOTSTRAP_DATA if spec is None else spec
+    files: list[Path] = []
+    for item in [part.strip() for chunk in (spec or "").split(",") for part in chunk.split(os.pathsep)]:
+        path = Path(item).expanduser()
+        if not item:
+            continue
+        if path.is_dir():
+            files += sorted(p.resolve() for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            logger.warning("ROUTERHUB_BOOTSTRAP_DATA: %s is neither a file nor a folder; skipped", path)
+    return files
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{path}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def bootstrap_imported() -> set[str]:
+    """Fingerprints (path, size, mtime) of the files earlier bootstrap runs imported."""
+    done: set[str] = set()
+    for counts in TrainingRun.objects.filter(trigger=BOOTSTRAP, status=Status.SUCCEEDED).values_list(
+            "data_counts", flat=True):
+        done.update((counts or {}).get("bootstrap_files", {}).keys())
+    return done
+
+
+def bootstrap_queue(*, via: str) -> TrainingRun | None:
+    """At start (`make run` with ROUTERHUB_BOOTSTRAP_DATA): queue a global run that imports the files
+    no earlier bootstrap run imported and trains every kind, when there are such files or a demo
+    router (or nothing) still serves; None when there is nothing to do or a run is going already."""
+    files = bootstrap_files()
+    if not files:
+        return None
+    new = [path for path in files if _fingerprint(path) not in bootstrap_imported()]
+    actives = [router_version_serving(kind=kind, tenant=None) for kind in TRAINABLE_KINDS]
+    if not new and all(version is not None and not version.is_demo for version in actives):
+        return None
+    try:
+        return training_run_queue(trigger=BOOTSTRAP, via=via)
+    except TrainingRunBusy:
+        return None
+
+
+def _bootstrap_import(progress: _Progress) -> dict[str, dict]:
+    """Import the bootstrap files not imported before (idempotent per battle anyway); their
+    fingerprints and counts, for the run's row."""
+    from feedback.store import preferences_import
+
+    done = bootstrap_imported()
+    files = [path for path in bootstrap_files() if _fingerprint(path) not in done]
+    imported = {}
+    for position, path in enumerate(files, 1):
+        progress(0.04 * (position - 1) / max(1, len(files)),
+                 f"importing {path.name} ({position} of {len(files)}): parsing and embedding new prompts", force=True)
+        try:
+            report = preferences_import(path=path)
+        except ValueError as exc:  # not a preference file: said, and the others go on
+            progress(0.04 * position / len(files), f"skipped {path.name}: {exc}", force=True)
+            continue
+        imported[_fingerprint(path)] = {"battles": report.battles, "created": report.created}
+        progress(0.04 * position / len(files), f"imported {path.name}: {report.created} new battles "
+                                               f"({report.duplicates} already stored)", force=True)
+    return imported
 
 
 def candidate_promote(*, version: RouterVersion, kind_metrics: dict, run: TrainingRun | None = None) -> bool:

@@ -414,3 +414,13 @@ def audit_events(*, tenant=None, router_version=None, limit: int = 20):
     from routerhub.audit.selectors import audit_events as events
 
     return events(tenant=tenant, router_version=router_version, limit=limit)
+
+
+def data_status() -> dict:
+    """Whether real preferences are stored, and which active versions are demo routers: the hint
+    the overview and training pages show before there is real data (training/demo.py)."""
+    from feedback.models import Preference
+    from training.demo import DEMO_SOURCE
+
+    demo = [v for v in RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE) if v.is_demo]
+    return {"real_data": Preference.objects.exclude(source=DEMO_SOURCE).exists(), "demo_versions": demo}

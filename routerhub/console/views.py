@@ -95,7 +95,7 @@ class OverviewView(StaffView):
         return render(request, "console/overview.html", {
             "form": form, "tenant": tenant, "period": period, "stats": stats, "since": since, "until": until,
             "requests_chart": _svg(requests_chart), "share_chart": _svg(share_chart), "histogram": _svg(histogram),
-            "win_rate_n": len(win_rates)})
+            "win_rate_n": len(win_rates), "data": selectors.data_status()})
 
 
 class TenantListView(StaffView):
@@ -292,14 +292,16 @@ class RouterActionView(StaffView):
 class TrainingListView(StaffView):
     def get(self, request):
         return render(request, "console/training.html", {
-            "runs": selectors.runs_recent(), "form": RetrainForm(), "schedule": self._schedule()})
+            "runs": selectors.runs_recent(), "form": RetrainForm(), "schedule": self._schedule(),
+            "data": selectors.data_status()})
 
     def post(self, request):
         _require(request, "retrain")
         form = RetrainForm(request.POST)
         if not form.is_valid():
             return render(request, "console/training.html", {
-                "runs": selectors.runs_recent(), "form": form, "schedule": self._schedule()}, status=400)
+                "runs": selectors.runs_recent(), "form": form, "schedule": self._schedule(),
+                "data": selectors.data_status()}, status=400)
         try:
             run = training_run_queue(trigger="manual", actor=request.user, tenant=form.cleaned_data["tenant"],
                                      kinds=form.cleaned_data["kinds"])

@@ -209,7 +209,8 @@ def test_threshold_changes_in_the_django_admin_are_audited_too(admin_client, see
         "slug": tenant.slug, "name": tenant.name, "default_router_kind": "mf", "routing_threshold": "0.3",
         "strong_model": tenant.strong_model.pk, "weak_model": tenant.weak_model.pk, "duel_rate": "0",
         "judge_model": "", "budget_action": "block", "active": "on", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
-        "api_keys-MIN_NUM_FORMS": "0", "api_keys-MAX_NUM_FORMS": "1000"})
+        "api_keys-MIN_NUM_FORMS": "0", "api_keys-MAX_NUM_FORMS": "1000", "aliases-TOTAL_FORMS": "0",
+        "aliases-INITIAL_FORMS": "0", "aliases-MIN_NUM_FORMS": "0", "aliases-MAX_NUM_FORMS": "1000"})
     assert response.status_code == 302
     event = AuditEvent.objects.get()
     assert event.action == "threshold_changed" and event.actor_name == "admin" and "(admin)" in event.summary

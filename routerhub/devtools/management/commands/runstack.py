@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from routerhub.devtools.frontproxy import nginx_binary, nginx_command
 from routerhub.devtools.supervisor import Supervisor
+from training.runs import bootstrap_files, bootstrap_queue
 
 
 class Command(BaseCommand):
@@ -40,6 +41,15 @@ class Command(BaseCommand):
         self.stdout.write("runstack: database migrated")
         os.environ.setdefault("ROUTERHUB_SIM_UPSTREAM_URL", f"http://127.0.0.1:{opts['sim_port']}/v1")
         call_command("seed_demo")
+        call_command("demo_router")  # `model="router"` routes from the first request (training/demo.py)
+        bootstrap = bootstrap_files()
+        if bootstrap:  # absolute paths for the worker, which imports and trains in the background
+            os.environ["ROUTERHUB_BOOTSTRAP_DATA"] = ",".join(str(path) for path in bootstrap)
+            run = bootstrap_queue(via="make run: ROUTERHUB_BOOTSTRAP_DATA")
+            self.stdout.write(
+                f"runstack: training run {run.pk} queued: imports what is new in {len(bootstrap)} bootstrap file(s) "
+                f"and trains real versions in the background (console: Training)" if run else
+                f"runstack: the {len(bootstrap)} bootstrap file(s) were imported and trained on before")
 
         env = dict(os.environ, DATABASE_URL=settings.DATABASE_URL,
                    CELERY_BROKER_URL=settings.CELERY_BROKER_URL, ROUTERHUB_STATE_DIR=str(settings.STATE_DIR),
