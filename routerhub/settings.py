@@ -4,6 +4,7 @@ Every variable is documented in `.env.example`. Production differs only by envir
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -183,7 +184,12 @@ LOGOUT_REDIRECT_URL = "/console/login/"
 # an embedded Redis), else the one last recorded in the state dir.
 CELERY_BROKER_URL = (os.environ.get("CELERY_BROKER_URL") or embedded.recorded_url(STATE_DIR, "CELERY_BROKER_URL")
                      or "redis://127.0.0.1:6379/0")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# A task means something only to the database it names rows of: every key this deployment puts in
+# Redis starts with a prefix derived from its database, so two stacks that share a Redis (two
+# checkouts' `make run` on the machine's 127.0.0.1:6379) never take each other's tasks.
+# ROUTERHUB_BROKER_KEY_PREFIX sets it by hand.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"global_keyprefix": os.environ.get("ROUTERHUB_BROKER_KEY_PREFIX") or (
+    "routerhub-" + hashlib.sha1(DATABASE_URL.encode()).hexdigest()[:10] + ":")}
 CELERY_RESULT_BACKEND = None  # status lives in database rows, never in a result backend
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

@@ -236,7 +236,14 @@ def bootstrap_queue(*, via: str) -> TrainingRun | None:
     try:
         return training_run_queue(trigger=BOOTSTRAP, via=via)
     except TrainingRunBusy:
-        return None
+        # one is queued or running already; a queued one whose message was lost (the stack stopped
+        # before a worker took it) is sent again: a run is claimed once, so a second message is harmless
+        from training.tasks import training_run
+
+        queued = TrainingRun.objects.filter(tenant=None, status=Status.QUEUED).first()
+        if queued is not None:
+            training_run.delay(queued.pk)
+        return queued
 
 
 def _bootstrap_import(progress: _Progress) -> dict[str, dict]:
