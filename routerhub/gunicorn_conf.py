@@ -16,6 +16,31 @@ os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")
 # no request waits on one database statement for longer than this (routerhub.settings)
 os.environ.setdefault("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", "15000")
 
+# /metrics sees every worker: prometheus-client's multiprocess mode, one folder per gunicorn master
+# (emptied at start, removed at exit), so two servers on one state dir keep their counts apart
+_state = os.environ.get("ROUTERHUB_STATE_DIR") or os.path.join(os.path.dirname(os.path.dirname(__file__)), "var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_state, "prometheus", str(os.getpid())))
+
+
+def on_starting(server):
+    import shutil
+
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    import shutil
+
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
 worker_class = "gthread"
 timeout = 120  # a worker busy loading a large SW index is not stuck
 # headers up to 1 MiB reach Django, whose HeaderLimitMiddleware answers anything over 16 KiB with a

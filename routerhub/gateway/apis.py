@@ -19,6 +19,7 @@ from routerhub.gateway.schemas import (
 )
 from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
 from routerhub.gateway.services import GatewayCall, chat_completion
+from routerhub.logs import request_id_set
 
 
 class ModelListApi(APIView):
@@ -68,6 +69,7 @@ class ChatCompletionApi(APIView):
                    description=__doc__)
     def post(self, request):
         call = GatewayCall(tenant=request.user.tenant, api_key=request.auth)
+        request_id_set(call.id)  # log lines from here on carry the id the response and the row carry
         body = None
         try:
             body = _json_body(request)

@@ -33,20 +33,24 @@ def admit(tenant: Tenant, *, prompt_tokens: int) -> None:
     if not rpm and not tpm:
         return
     try:
-        requests, tokens, retry_s, window = usage.minute_count_request(tenant)
+        minute = usage.minute_count_request(tenant)
         refusal = None
-        if rpm and requests > rpm:
+        if rpm and minute.requests > rpm:
             refusal = f"{rpm} requests per minute"
-        elif tpm and tokens + prompt_tokens > tpm:
+            retry_s = usage.sliding_wait_s(prev=minute.prev_requests, now=minute.requests_now - 1,
+                                           into=minute.into, need=1, limit=rpm)
+        elif tpm and minute.tokens + prompt_tokens > tpm:
             refusal = f"{tpm} tokens per minute (this prompt: about {prompt_tokens})"
+            retry_s = usage.sliding_wait_s(prev=minute.prev_tokens, now=minute.tokens_now, into=minute.into,
+                                           need=prompt_tokens, limit=tpm)
         if refusal is None:
             usage.tokens_add(tenant, prompt_tokens)
             return
-        usage.request_uncount(tenant, window)
+        usage.request_uncount(tenant, minute.window)
     except usage.Unavailable as exc:
         logger.warning("rate limits not enforced: %s", exc)
         return
-    retry = max(1, int(retry_s + 0.999))
+    retry = max(1, int(retry_s + 0.999))  # when the refused request would fit, nothing else being sent
     raise ApiError(f"Rate limit reached for this tenant: {refusal}. Retry after {retry} s.", status_code=429,
                    code="rate_limit_exceeded", type="rate_limit_error", headers={"Retry-After": str(retry)})
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from feedback.duels import duel_maybe_create
+from routerhub import metrics
 from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import error_body
 from routerhub.gateway import limits
@@ -26,6 +27,7 @@ from routerhub.gateway.capacity import upstream_slot_take
 from routerhub.gateway.models import RoutedRequest
 from routerhub.gateway.routing import Constraints, Decision, route, route_target_resolve
 from routerhub.gateway.schemas import ChatRequest, storable
+from routerhub.logs import request_id, request_id_set
 from routerhub.tenants.models import ApiKey, ModelEndpoint, Tenant
 from routerhub.tenants.upstream import (
     TransportError,
@@ -101,7 +103,28 @@ class GatewayCall:
         self.logged = True
         if served is not None:
             limits.usage_record(self.tenant, completion_tokens=completion_tokens, cost=row.cost)
+        self._metrics_record(row)
         return row
+
+    def _metrics_record(self, row: RoutedRequest) -> None:
+        """The logged outcome in the Prometheus metrics (routerhub/metrics.py)."""
+        try:
+            slug, d = self.tenant.slug, self.decision
+            metrics.requests.labels(slug, row.status, str(row.http_status)).inc()
+            genai = ("chat", row.requested_model or "", row.served_model)
+            error = "" if row.status in (Status.OK, Status.FALLBACK) else row.status
+            metrics.operation_duration.labels(*genai, error).observe(time.perf_counter() - self.started)
+            if row.served_model:
+                metrics.token_usage.labels(*genai, "input").observe(row.prompt_tokens)
+                metrics.token_usage.labels(*genai, "output").observe(row.completion_tokens)
+            if d is not None and d.kind:
+                metrics.decisions.labels(slug, d.router_label, d.chosen.name).inc()
+                if d.win_rate is not None:
+                    metrics.win_rate.labels(slug, d.router_label).observe(d.win_rate)
+            if row.fallback:
+                metrics.fallbacks.labels(slug, row.served_model).inc()
+        except Exception:  # metrics never cost a request
+            logger.exception("metrics not recorded")
 
     def log_client_error(self, *, http_status: int, error: str, body=None) -> RoutedRequest:
         """The refused request's log row; when the body was refused before it became a request,
@@ -212,6 +235,8 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult,
     usage: dict | None = None
     errors = list(result.errors)
     logged = False
+    first = True
+    id_token = request_id_set(call.id)  # relayed after the view returned: its lines carry the id too
 
     def log(status: str) -> None:
         nonlocal logged
@@ -245,6 +270,10 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult,
             if not choices and usage is not None and not request.include_usage:
                 continue  # the usage chunk the gateway asked for on its own behalf
             chunk["model"] = served.name
+            if first:
+                first = False
+                metrics.time_to_first_chunk.labels("chat", request.model, served.name).observe(
+                    time.perf_counter() - call.started)
             yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
         log(Status.FALLBACK if result.fallback else Status.OK)
         yield b"data: [DONE]\n\n"
@@ -259,6 +288,7 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult,
         stream.close()
         if not logged:
             log(Status.CLIENT_DISCONNECTED)
+        request_id.reset(id_token)
 
 
 class _Relay:

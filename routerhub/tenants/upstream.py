@@ -24,6 +24,7 @@ try:  # the HTTP library the openai SDK is built on (vendored as httpx2 by recen
 except ImportError:  # pragma: no cover - older SDKs
     from httpx import Response as RawResponse
 
+from routerhub import metrics
 from routerhub.errors import error_body
 from routerhub.tenants.models import ModelEndpoint
 
@@ -156,8 +157,12 @@ def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dic
             if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
                 raise _client_error(exc) from exc
             errors.append(_error_summary(endpoint, exc))
+            metrics.upstream_errors.labels(endpoint.name, f"http_{exc.status_code}").inc()
         except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:  # ValueError: not JSON
             errors.append(_error_summary(endpoint, exc))
+            metrics.upstream_errors.labels(endpoint.name, "timeout" if isinstance(exc, openai.APITimeoutError)
+                                           else "connection" if isinstance(exc, openai.APIConnectionError)
+                                           else "invalid_response").inc()
         else:
             return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000,
                                   fallback=position > 0, errors=errors)

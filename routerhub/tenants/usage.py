@@ -10,6 +10,7 @@ an outage of the counters must not take the API down).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
@@ -54,12 +55,35 @@ def _call(fn):
         raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def minute_count_request(tenant: Tenant) -> tuple[float, float, float, int]:
-    """Count one request (atomically), then (requests, tokens) in the sliding minute, the seconds
-    until the current minute ends, and that minute (for `request_uncount`)."""
+@dataclass(frozen=True)
+class Minute:
+    """A tenant's counts in the previous and the current fixed minute, and how far into the current
+    one we are: the sliding minute weighs the previous one by the share of it still inside."""
+
+    prev_requests: float
+    requests_now: float  # this request included
+    prev_tokens: float
+    tokens_now: float
+    into: float
+    window: int
+
+    @property
+    def weight(self) -> float:
+        return 1.0 - self.into / WINDOW_S
+
+    @property
+    def requests(self) -> float:
+        return self.prev_requests * self.weight + self.requests_now
+
+    @property
+    def tokens(self) -> float:
+        return self.prev_tokens * self.weight + self.tokens_now
+
+
+def minute_count_request(tenant: Tenant) -> Minute:
+    """Count one request (atomically) and read the tenant's minute."""
     now = time.time()
     window, into = int(now // WINDOW_S), now % WINDOW_S
-    weight = 1.0 - into / WINDOW_S
 
     def run(r):
         pipe = r.pipeline()
@@ -71,9 +95,27 @@ def minute_count_request(tenant: Tenant) -> tuple[float, float, float, int]:
         return pipe.execute()
 
     prev_req, prev_tok, cur_req, _, cur_tok = _call(run)
-    requests = float(prev_req or 0) * weight + float(cur_req or 0)
-    tokens = float(prev_tok or 0) * weight + float(cur_tok or 0)
-    return requests, tokens, WINDOW_S - into, window
+    return Minute(float(prev_req or 0), float(cur_req or 0), float(prev_tok or 0), float(cur_tok or 0), into, window)
+
+
+def sliding_wait_s(*, prev: float, now: float, into: float, need: float, limit: float) -> float:
+    """Seconds until `need` more fits under `limit` in the sliding minute, if nothing else is sent:
+    the previous minute's weight shrinks as time goes, and at the next minute the current counts
+    become the previous ones. What a client that obeys Retry-After must wait to be admitted."""
+    budget = limit - need
+    if budget < 0:
+        return float(WINDOW_S)  # never fits in one minute (a prompt over the token limit): a minute
+    if now <= budget:
+        if prev <= 0:
+            return 0.0
+        # prev * (1 - (into + d) / W) + now <= budget
+        wait = max(0.0, (1.0 - (budget - now) / prev) * WINDOW_S - into)
+        if into + wait <= WINDOW_S:
+            return wait
+    if now <= 0:
+        return WINDOW_S - into
+    # next minute, y seconds in: now * (1 - y / W) <= budget
+    return WINDOW_S - into + max(0.0, (1.0 - budget / now) * WINDOW_S)
 
 
 def request_uncount(tenant: Tenant, window: int) -> None:

@@ -33,6 +33,6 @@ def test_beat_is_healthy_while_its_duel_sweep_runs():
 
 
 def test_a_worker_that_does_not_answer_is_unhealthy():
-    with pytest.raises(CommandError) as caught:  # no worker named celery@<this host> on the tests' broker
+    with pytest.raises(CommandError) as caught:  # no worker of the tests' broker runs now
         call_command("healthcheck", "worker")
-    assert caught.value.returncode == 1 and "does not answer a ping" in str(caught.value)
+    assert caught.value.returncode == 1 and "answers a ping" in str(caught.value)

@@ -6,7 +6,9 @@ clients, each opens a connection and sends the headers of a chat completion and 
 then nothing (with a valid API key, so the gateway waits for the body); meanwhile one well-behaved client asks `/healthz` and sends a real chat completion
 (`--requests` times each, one after the other, 5-s timeout). It prints, for gunicorn alone and
 behind nginx, how many of those requests were answered and their latency. The slow clients are
-dropped after each round (nginx drops them itself after `client_body_timeout`, 10 s).
+dropped after each round (nginx drops them itself after `client_body_timeout`, 10 s). It needs
+no running `make run` (it reuses its simulated upstream when one is up) and takes a few minutes:
+every request to a stalled gunicorn waits out its 5-s timeout.
 """
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ class Command(BaseCommand):
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
                  "--workers", "2", "--threads", "8", "--config", "python:routerhub.gunicorn_conf",
-                 "--no-control-socket", "--log-level", "error"], env=env, cwd=settings.BASE_DIR))
+                 "--no-control-socket", "--log-level", "error"], env={**env, "LOG_LEVEL": "ERROR"}, cwd=settings.BASE_DIR,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # hundreds of dropped bodies: no log lines
             _wait(f"http://127.0.0.1:{web_port}/healthz", children[-1], 120)
             targets = [("gunicorn alone", web_port)]
             nginx = nginx_binary()
@@ -102,7 +105,7 @@ class Command(BaseCommand):
                 proxy_port = _free_port()
                 children.append(subprocess.Popen(nginx_command(
                     nginx, settings.STATE_DIR / "bench-nginx", listen=f"127.0.0.1:{proxy_port}",
-                    upstream=f"127.0.0.1:{web_port}"), env=env))
+                    upstream=f"127.0.0.1:{web_port}"), env=env, stderr=subprocess.DEVNULL))
                 _wait(f"http://127.0.0.1:{proxy_port}/healthz", children[-1], 30)
                 targets.append(("behind nginx", proxy_port))
             else:

@@ -41,8 +41,13 @@ class Command(BaseCommand):
     def _worker(self, port):
         from routerhub.celery import app
 
-        node = f"celery@{socket.gethostname()}"
-        return None if app.control.ping(destination=[node], timeout=3.0) else f"{node} does not answer a ping"
+        # a worker of this deployment on this host answers, whatever its node name (docker-compose's
+        # celery@<container>, make run's routerhub@<host>); the broker's key prefix scopes the ping
+        host = socket.gethostname()
+        replies = app.control.ping(timeout=3.0) or []
+        names = [name for reply in replies for name in reply]
+        return None if any(name.endswith("@" + host) for name in names) else (
+            f"no worker on {host} answers a ping" + (f" (others do: {', '.join(names)})" if names else ""))
 
     def _beat(self, port):
         from django_celery_beat.models import PeriodicTask
