@@ -32,7 +32,7 @@ class ModelListApi(APIView):
         created = serializers.IntegerField(default=0)
         owned_by = serializers.CharField(default="routerhub")
 
-    @extend_schema(responses=inline_serializer("ModelList", fields={
+    @extend_schema(operation_id="v1_models_list", responses=inline_serializer("ModelList", fields={
         "object": serializers.ChoiceField(choices=["list"]),
         "data": OutputSerializer(many=True)}))
     def get(self, request):
@@ -45,7 +45,7 @@ class ModelRetrieveApi(APIView):
     """`GET /v1/models/{model}`: one model of the list (what `client.models.retrieve` asks), or a
     404 `model_not_found`."""
 
-    @extend_schema(responses=ModelListApi.OutputSerializer)
+    @extend_schema(operation_id="v1_models_retrieve", responses=ModelListApi.OutputSerializer)
     def get(self, request, model_id):
         if model_id not in model_names_for_tenant(tenant=request.user.tenant):
             raise ApiError(f"The model {model_id!r} does not exist or you do not have access to it.",
