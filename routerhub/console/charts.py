@@ -84,9 +84,11 @@ def histogram(values, *, title: str, x_label: str, bins: int = 20, marker: float
                       title=title, x_label=x_label, y_label="requests")
     counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
     sx = _scale(0.0, 1.0, PAD["left"], WIDTH - PAD["right"])
-    sy = _scale(0, max(int(counts.max()), 1), HEIGHT - PAD["bottom"], PAD["top"])
+    peak = int(counts.max())
+    top = max(4, peak + (-peak) % 4)  # counts are whole: to a multiple of 4, so every tick is a whole number
+    sy = _scale(0, top, HEIGHT - PAD["bottom"], PAD["top"])
     parts = []
-    for y in _ticks(0, max(int(counts.max()), 1)):
+    for y in range(0, top + 1, top // 4):
         parts.append(f'<line class="grid" x1="{PAD["left"]}" x2="{WIDTH - PAD["right"]}" y1="{sy(y):.1f}" '
                      f'y2="{sy(y):.1f}"/><text class="tick" x="{PAD["left"] - 6}" y="{sy(y) + 4:.1f}" '
                      f'text-anchor="end">{y:.0f}</text>')

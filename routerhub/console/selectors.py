@@ -41,13 +41,20 @@ def period_bounds(period: str, now: datetime | None = None) -> tuple[datetime, d
 
 @dataclass
 class Overview:
+    """The overview's numbers (`gateway.selectors.traffic_totals` says what each counts)."""
+
     requests: int = 0
     answered: int = 0
-    strong: int = 0
-    spend: Decimal = Decimal(0)
-    spend_reference: Decimal = Decimal(0)  # every request to the tenant's most expensive model (a pair: strong)
+    routed: int = 0  # answered requests the router chose the model of
+    strong: int = 0  # of those, answered by the reference model
+    spend: Decimal = Decimal(0)  # every answered request
+    routed_spend: Decimal = Decimal(0)
+    spend_reference: Decimal = Decimal(0)  # the routed ones, all at the tenant's reference model
+    direct: int = 0  # answered requests that named a model: not the router's, not in the savings
+    direct_spend: Decimal = Decimal(0)
     duel_spend: Decimal = Decimal(0)
-    errors: int = 0
+    client_errors: int = 0  # 4xx: refused input, limits
+    errors: int = 0  # upstream and server failures
     fallbacks: int = 0
     with_feedback: int = 0
     thumbs: list[dict] = field(default_factory=list)  # per served model: {model, up, total, rate}
@@ -55,11 +62,11 @@ class Overview:
 
     @property
     def strong_share(self) -> float | None:
-        return self.strong / self.answered if self.answered else None
+        return self.strong / self.routed if self.routed else None
 
     @property
     def savings(self) -> Decimal:
-        return self.spend_reference - self.spend
+        return self.spend_reference - self.routed_spend
 
     @property
     def savings_pct(self) -> float | None:
@@ -67,7 +74,8 @@ class Overview:
 
     @property
     def error_rate(self) -> float | None:
-        return self.errors / self.requests if self.requests else None
+        """Every request that was not answered: refused (4xx) or failed (upstream, server)."""
+        return (self.client_errors + self.errors) / self.requests if self.requests else None
 
     @property
     def fallback_rate(self) -> float | None:
@@ -424,3 +432,23 @@ def data_status() -> dict:
 
     demo = [v for v in RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE) if v.is_demo]
     return {"real_data": Preference.objects.exclude(source=DEMO_SOURCE).exists(), "demo_versions": demo}
+
+
+def run_failure_hint(run: TrainingRun) -> str:
+    """What to do about a failed run, from what failed."""
+    error = run.error or ""
+    if run.status != TrainingRun.Status.FAILED:
+        return ""
+    if "no stored preferences" in error:
+        return ("Import preferences first: python manage.py import_preferences FILE_OR_FOLDER... (battles or "
+                "score-table JSONL, or the Chatbot Arena CSV), then Retrain now.")
+    if "no worker took it" in error:
+        return ("No worker consumed the training queue: check that a Celery worker runs with -Q default,training "
+                "(python manage.py healthcheck worker), then Retrain now.")
+    if "worker stopped reporting" in error:
+        return ("The worker running it was killed or lost (the active versions did not change): check the worker's "
+                "log and memory, then Retrain now.")
+    if "time limit" in error:
+        return ("It ran past its time limit (ROUTERHUB_TRAINING_TIME_LIMIT_S): raise the limit or train on less "
+                "data, then Retrain now.")
+    return "The active versions did not change. Fix what the error says (the worker's log has the traceback), then Retrain now."

@@ -326,7 +326,8 @@ class TrainingDetailView(StaffView):
         run = get_object_or_404(TrainingRun.objects.select_related("tenant"), pk=pk)
         return render(request, "console/run.html", {
             "run": run, "versions": run.versions.order_by("kind"), "results": selectors.run_results(run),
-            "live": run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)})
+            "live": run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING),
+            "hint": selectors.run_failure_hint(run)})
 
 
 class RequestListView(StaffView):

@@ -50,23 +50,34 @@ def requests_in_period(*, tenant: Tenant | None, since: datetime, until: datetim
 
 
 def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -> dict:
-    """Requests, answered, strong-model answers, spend, the reference spend (what the answered
-    requests would have cost had every one gone to its tenant's reference model: the most expensive
-    model of its pool by list price, or the strong model of a pair; same tokens, that model's
-    prices), fallbacks, errors, how many answered requests got feedback, and each served model's
-    share of the answered requests and of the spend."""
+    """The overview's numbers for a period.
+
+    - `requests`: every logged request; `answered`: those with an answer (ok, fallback, client
+      gone); `client_errors` (4xx: refused input, limits) and `errors` (upstream and server
+      failures) count every other outcome.
+    - Savings are the router's: over the *routed* answered requests only (`routed`,
+      `routed_spend`), against `spend_reference`, what those same requests would have cost at
+      their tenant's reference model (the most expensive model of its pool by list price, or the
+      strong model of a pair; same tokens, that model's prices). Calls that named a model
+      (`direct`, `direct_spend`) were not the router's choice and count apart; `spend` is all of it.
+    - `strong`: routed answers from the reference model.
+    - `models`: each served model's share of the answered requests and of the spend.
+    """
     rows = requests_in_period(tenant=tenant, since=since, until=until)
     answered = rows.filter(status__in=ANSWERED)
+    routed_q = ~Q(router_kind="")
     totals = answered.aggregate(n=Count("id"), spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)),
-                                with_feedback=Count("feedback"))
-    spend = totals["spend"] or Decimal(0)
+                                with_feedback=Count("feedback"), routed=Count("id", filter=routed_q),
+                                routed_spend=Sum("cost", filter=routed_q))
+    spend, routed_spend = totals["spend"] or Decimal(0), totals["routed_spend"] or Decimal(0)
     # one grouped read, per tenant and served model, gives the reference spend, the strong count and the shares
     groups = list(answered.values("tenant_id", "served_model").annotate(
-        n=Count("id"), spend=Sum("cost"), prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens")))
+        n=Count("id"), spend=Sum("cost"), routed=Count("id", filter=routed_q),
+        prompt=Sum("prompt_tokens", filter=routed_q), completion=Sum("completion_tokens", filter=routed_q)))
     references = _reference_models(row["tenant_id"] for row in groups)
     strong, per_model, tokens = 0, {}, {}
     for row in groups:
-        strong += row["n"] if row["served_model"] == references[row["tenant_id"]].name else 0
+        strong += row["routed"] if row["served_model"] == references[row["tenant_id"]].name else 0
         n, cost = per_model.get(row["served_model"], (0, Decimal(0)))
         per_model[row["served_model"]] = (n + row["n"], cost + (row["spend"] or Decimal(0)))
         prompt, completion = tokens.get(row["tenant_id"], (0, 0))
@@ -74,12 +85,15 @@ def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -
     # cost is linear in tokens: each tenant's sums priced at its reference model are exact
     reference_spend = sum((endpoint_cost(references[tenant_id], prompt, completion)
                            for tenant_id, (prompt, completion) in tokens.items()), Decimal(0))
-    models = [{"model": model, "requests": n, "spend": cost, "request_share": n / totals["n"],
+    models = [{"model": model, "requests": n, "request_share": n / totals["n"], "spend": cost,
                "spend_share": float(cost / spend) if spend else None}
               for model, (n, cost) in sorted(per_model.items(), key=lambda item: (-item[1][1], -item[1][0], item[0]))]
-    return {"requests": rows.count(), "answered": totals["n"], "strong": strong,
-            "spend": spend, "spend_reference": reference_spend,
-            "errors": rows.filter(status__in=ERRORS).count(), "fallbacks": totals["fallbacks"],
+    outcomes = dict(rows.values_list("status").annotate(n=Count("id")))
+    return {"requests": sum(outcomes.values()), "answered": totals["n"], "routed": totals["routed"],
+            "strong": strong, "spend": spend, "routed_spend": routed_spend, "spend_reference": reference_spend,
+            "direct": totals["n"] - totals["routed"], "direct_spend": spend - routed_spend,
+            "client_errors": outcomes.get(RoutedRequest.Status.CLIENT_ERROR, 0),
+            "errors": sum(outcomes.get(status, 0) for status in ERRORS), "fallbacks": totals["fallbacks"],
             "with_feedback": totals["with_feedback"], "models": models}
 
 
