@@ -23,7 +23,7 @@ def traffic():
                                           input_price_per_mtok=Decimal("10"), output_price_per_mtok=Decimal("30"))
     weak = ModelEndpoint.objects.create(name="small", upstream_model="small", base_url="http://127.0.0.1:9/v1",
                                         input_price_per_mtok=Decimal("1"), output_price_per_mtok=Decimal("2"))
-    free = ModelEndpoint.objects.create(name="free", upstream_model="free", base_url="http://127.0.0.1:9/v1")
+    ModelEndpoint.objects.create(name="free", upstream_model="free", base_url="http://127.0.0.1:9/v1")
     tenant = Tenant.objects.create(slug="acme", name="Acme", strong_model=strong, weak_model=weak)
 
     def row(status, served=None, *, routed=True, http=200, fallback=False):
