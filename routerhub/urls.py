@@ -3,7 +3,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from feedback.apis import FeedbackApi, PreferenceApi
-from routerhub.gateway.apis import ChatCompletionApi, ModelListApi, ModelRetrieveApi, RequestDetailApi
+from routerhub.gateway.apis import (
+    ChatCompletionApi,
+    EmbeddingsApi,
+    ModelListApi,
+    ModelRetrieveApi,
+    RequestDetailApi,
+)
 from routerhub.ops.apis import HealthApi
 from routerhub.ops.metrics import metrics_view
 
@@ -16,6 +22,7 @@ urlpatterns = [
     path("v1/models", ModelListApi.as_view(), name="model-list"),
     path("v1/models/<path:model_id>", ModelRetrieveApi.as_view(), name="model-retrieve"),
     path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),
+    path("v1/embeddings", EmbeddingsApi.as_view(), name="embeddings"),
     path("v1/requests/<uuid:request_id>", RequestDetailApi.as_view(), name="request-detail"),
     path("v1/feedback", FeedbackApi.as_view(), name="feedback"),
     path("v1/preferences", PreferenceApi.as_view(), name="preferences"),

@@ -18,7 +18,7 @@ from routerhub.gateway.schemas import (
     chat_request_parse,
 )
 from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
-from routerhub.gateway.services import GatewayCall, chat_completion
+from routerhub.gateway.services import GatewayCall, chat_completion, embeddings_create
 from routerhub.logs import request_id_set
 
 
@@ -93,6 +93,75 @@ class ChatCompletionApi(APIView):
             response["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
         else:
             response = Response(outcome.body, status=outcome.status)
+        for key, value in outcome.headers.items():
+            response[key] = value
+        return response
+
+
+EMBEDDINGS_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "maxLength": 128,
+                  "description": "An embedding model configured for the tenant, or an alias of one (not a router)."},
+        "input": {"oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string", "minLength": 1}},
+            {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+            {"type": "array", "minItems": 1, "maxItems": 2048,
+             "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}}},
+        ]},
+        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1},
+        "user": {"type": "string"},
+    },
+}
+EMBEDDINGS_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["object", "data", "model"],
+    "properties": {
+        "object": {"type": "string", "enum": ["list"]},
+        "data": {"type": "array", "items": {"type": "object", "required": ["object", "index", "embedding"], "properties": {
+            "object": {"type": "string"}, "index": {"type": "integer"},
+            "embedding": {"oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "string"}]}}}},
+        "model": {"type": "string"},
+        "usage": {"type": "object"},
+    },
+}
+
+
+class EmbeddingsApi(APIView):
+    """`POST /v1/embeddings`: the OpenAI Embeddings API, passed through to the model named (a
+    configured endpoint, or an alias of one; not a router). Logged as one `RoutedRequest` of
+    operation `embeddings`, with its tokens and cost."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request={"application/json": EMBEDDINGS_REQUEST_SCHEMA},
+                   responses={200: EMBEDDINGS_RESPONSE_SCHEMA}, description=__doc__)
+    def post(self, request):
+        call = GatewayCall(tenant=request.user.tenant, api_key=request.auth, operation="embeddings")
+        request_id_set(call.id)
+        body = None
+        try:
+            body = _json_body(request)
+            if not isinstance(body, dict):
+                raise ApiError("The body must be a JSON object.", code="invalid_request")
+            outcome = embeddings_create(call, body)
+        except ApiError as exc:
+            call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
+            exc.headers = {**exc.headers, **call.headers}
+            raise
+        except Exception as exc:  # a fault of ours: still one log row, then the 500
+            if not call.logged:
+                try:
+                    call.log(status=RoutedRequest.Status.SERVER_ERROR, http_status=500,
+                             error=f"{type(exc).__name__}: {exc}"[:2000])
+                except Exception:
+                    pass
+            raise
+        response = Response(outcome.body, status=outcome.status)
         for key, value in outcome.headers.items():
             response[key] = value
         return response

@@ -21,6 +21,7 @@ class RoutedRequest(models.Model):
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="requests")
     api_key = models.ForeignKey("tenants.ApiKey", on_delete=models.SET_NULL, null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    operation = models.CharField(max_length=16, default="chat", help_text="chat (chat completions) or embeddings")
     messages = models.JSONField(default=list, blank=True)
     routed_prompt = models.TextField(blank=True)
     embedding = VectorField(dimensions=settings.ROUTERHUB_EMBEDDING_DIM, null=True, blank=True)

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from feedback.duels import duel_maybe_create
 from routerhub import metrics
 from routerhub.embeddings.services import embedding_cache_entry_store
-from routerhub.errors import error_body
+from routerhub.errors import ApiError, error_body
 from routerhub.gateway import limits
 from routerhub.gateway.capacity import upstream_slot_take
 from routerhub.gateway.models import RoutedRequest
@@ -37,6 +37,7 @@ from routerhub.tenants.upstream import (
     answer_text,
     complete,
     count_tokens,
+    embed,
     endpoint_cost,
     message_text,
 )
@@ -59,6 +60,7 @@ class GatewayCall:
     routing_ms: float | None = None
     logged: bool = False
     raw_messages: list | None = None  # a refused body's messages, made storable, for its log row
+    operation: str = "chat"  # or "embeddings"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -78,7 +80,7 @@ class GatewayCall:
         """Write this request's one log row."""
         d = self.decision
         row = RoutedRequest(
-            id=self.id, tenant=self.tenant, api_key=self.api_key,
+            id=self.id, tenant=self.tenant, api_key=self.api_key, operation=self.operation,
             messages=self.request.messages if self.request else (self.raw_messages or []),
             routed_prompt=d.routed_prompt if d else (self.request.routed_prompt if self.request else ""),
             embedding=d.embedding if d is not None else None,
@@ -111,7 +113,7 @@ class GatewayCall:
         try:
             slug, d = self.tenant.slug, self.decision
             metrics.requests.labels(slug, row.status, str(row.http_status)).inc()
-            genai = ("chat", row.requested_model or "", row.served_model)
+            genai = (self.operation, row.requested_model or "", row.served_model)
             error = "" if row.status in (Status.OK, Status.FALLBACK) else row.status
             metrics.operation_duration.labels(*genai, error).observe(time.perf_counter() - self.started)
             if row.served_model:
@@ -209,6 +211,71 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
              completion_tokens=_tokens(usage, "completion_tokens", lambda: count_tokens(answer)),
              upstream_ms=result.latency_ms)
     return Outcome(200, headers, body=body)
+
+
+def embeddings_create(call: GatewayCall, body: dict) -> Outcome:
+    """`POST /v1/embeddings`: the named model (or an alias of one) embeds the input, passed through;
+    limits, budget, the thread reserve and the log row as for chat. Not routed: a router choosing
+    between embedding models would mix vector spaces. Raises ApiError for bad input."""
+    call.operation = "embeddings"
+    model, texts = body.get("model"), body.get("input")
+    if isinstance(model, str):
+        call.requested_model = model
+    if not isinstance(model, str) or not model.strip():
+        raise ApiError("`model` must name an embedding model (GET /v1/models lists them).", param="model",
+                       code="invalid_request")
+    if not _embedding_input_ok(texts):
+        raise ApiError("`input` must be a non-empty string, a non-empty list of non-empty strings, or token "
+                       "arrays (lists of integers).", param="input", code="invalid_request")
+    target = route_target_resolve(model=model, tenant=call.tenant)
+    if target.routed:
+        raise ApiError(f"{model!r} names a router; embeddings are not routed (another model's vectors live in "
+                       "another space): name an embedding model.", param="model", code="model_not_routable")
+    strings = [texts] if isinstance(texts, str) else [t for t in texts if isinstance(t, str)]
+    if strings:
+        estimate = sum(count_tokens(t) for t in strings)
+    else:  # token arrays: one (a list of ints) or several (a list of lists)
+        estimate = sum(len(t) for t in texts) if isinstance(texts[0], list) else len(texts)
+    limits.admit(call.tenant, prompt_tokens=estimate)
+    limits.budget_check(call.tenant, routed=False, model=model)
+    call.decision = Decision(chosen=target.endpoint, other=None, reason="embeddings: the model named",
+                             routed_prompt="\n".join(strings)[:4000])
+    call.routing_ms = (time.perf_counter() - call.started) * 1000
+    release = upstream_slot_take()
+    if release is None:
+        message = "Too many requests of this server are waiting on upstream models; retry in a moment."
+        call.log(status=Status.UPSTREAM_ERROR, http_status=503, error=f"overloaded: {message}")
+        return Outcome(503, {**call.headers, "Retry-After": "1"},
+                       body=error_body(message, type="server_error", code="server_overloaded"))
+    try:
+        result = embed(endpoint=target.endpoint, body=body)
+    except UpstreamClientError as exc:
+        call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
+        return Outcome(exc.status_code, call.headers, body=exc.body)
+    except UpstreamUnavailable as exc:
+        message = "The embedding model failed: " + "; ".join(exc.errors)
+        call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
+        return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
+    finally:
+        release()
+    response = result.response if isinstance(result.response, dict) else {}
+    response["model"] = target.endpoint.name
+    usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
+    call.log(status=Status.OK, http_status=200, served=target.endpoint,
+             prompt_tokens=_tokens(usage, "prompt_tokens", lambda: estimate), upstream_ms=result.latency_ms)
+    return Outcome(200, {**call.headers, "x-routerhub-model": target.endpoint.name}, body=response)
+
+
+def _embedding_input_ok(texts) -> bool:
+    if isinstance(texts, str):
+        return bool(texts)
+    if not isinstance(texts, list) or not texts or len(texts) > 2048:
+        return False
+    if all(isinstance(t, str) and t for t in texts):
+        return True
+    tokens = lambda seq: isinstance(seq, list) and seq and all(  # noqa: E731
+        isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seq)
+    return tokens(texts) or all(tokens(t) for t in texts)
 
 
 def _tokens(usage: dict | None, key: str, estimate) -> int:

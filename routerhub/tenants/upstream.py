@@ -168,3 +168,24 @@ def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dic
                                   fallback=position > 0, errors=errors)
         logger.warning("upstream failed: %s", errors[-1])
     raise UpstreamUnavailable(errors)
+
+
+def embed(*, endpoint: ModelEndpoint, body: dict) -> UpstreamResult:
+    """`POST /embeddings` at `endpoint`, the body passed through (its `model` set to the upstream's
+    name). No fallback: another model's vectors live in another space. A 4xx that is the request's
+    fault is UpstreamClientError; any other failure UpstreamUnavailable."""
+    started = time.perf_counter()
+    try:
+        response = client_for(endpoint).post("/embeddings", body={**body, "model": endpoint.upstream_model},
+                                              cast_to=RawResponse).json()
+    except openai.APIStatusError as exc:
+        if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
+            raise _client_error(exc) from exc
+        metrics.upstream_errors.labels(endpoint.name, f"http_{exc.status_code}").inc()
+        raise UpstreamUnavailable([_error_summary(endpoint, exc)]) from exc
+    except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:
+        metrics.upstream_errors.labels(endpoint.name, "timeout" if isinstance(exc, openai.APITimeoutError)
+                                       else "connection" if isinstance(exc, openai.APIConnectionError)
+                                       else "invalid_response").inc()
+        raise UpstreamUnavailable([_error_summary(endpoint, exc)]) from exc
+    return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000)
