@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from feedback.apis import FeedbackApi, PreferenceApi
 from routerhub.gateway.apis import (
     ChatCompletionApi,
+    CompletionApi,
     EmbeddingsApi,
     ModelListApi,
     ModelRetrieveApi,
@@ -22,6 +23,7 @@ urlpatterns = [
     path("v1/models", ModelListApi.as_view(), name="model-list"),
     path("v1/models/<path:model_id>", ModelRetrieveApi.as_view(), name="model-retrieve"),
     path("v1/chat/completions", ChatCompletionApi.as_view(), name="chat-completions"),
+    path("v1/completions", CompletionApi.as_view(), name="completions"),
     path("v1/embeddings", EmbeddingsApi.as_view(), name="embeddings"),
     path("v1/requests/<uuid:request_id>", RequestDetailApi.as_view(), name="request-detail"),
     path("v1/feedback", FeedbackApi.as_view(), name="feedback"),

@@ -6,7 +6,8 @@ be recorded ahead (`--responses FILE` or `POST /_sim/responses`) so that a simul
 data set's real responses. Latency and failures are settable at start and at run time
 (`POST /_sim/config`), so tests can make one model fail and watch the gateway fall back.
 
-Endpoints: `GET /v1/models`, `POST /v1/chat/completions` (streaming and not), `POST /v1/embeddings`,
+Endpoints: `GET /v1/models`, `POST /v1/chat/completions` and the legacy `POST /v1/completions`
+(streaming and not), `POST /v1/embeddings`,
 `GET|POST /_sim/config`, `POST /_sim/responses`, `GET /_sim/stats`, `POST /_sim/stats/reset`.
 No Django import: it runs from `manage.py sim_upstream` or from a plain Python process.
 """
@@ -171,6 +172,12 @@ class SimHandler(BaseHTTPRequestHandler):
             return
         if self.path.rstrip("/") == "/v1/chat/completions":
             self._chat(body)
+        elif self.path.rstrip("/") == "/v1/completions":  # the legacy API: a prompt, answers as `text`
+            prompt = body.get("prompt")
+            prompt = prompt[0] if isinstance(prompt, list) and len(prompt) == 1 else prompt
+            if not isinstance(prompt, str) or not prompt:
+                return self._error(400, "prompt must be a non-empty string", code="invalid_prompt")
+            self._chat({**body, "messages": [{"role": "user", "content": prompt}]}, legacy=True)
         elif self.path.rstrip("/") == "/v1/embeddings":
             self._embeddings(body)
         elif self.path == "/_sim/config":
@@ -193,7 +200,7 @@ class SimHandler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {self.path}", "not_found_error")
 
-    def _chat(self, body: dict) -> None:
+    def _chat(self, body: dict, legacy: bool = False) -> None:
         model, messages = body.get("model"), body.get("messages")
         if not isinstance(model, str) or not model:
             return self._error(400, "you must provide a model parameter", code="missing_model")
@@ -216,11 +223,16 @@ class SimHandler(BaseHTTPRequestHandler):
             "completion_tokens": len(tokens),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        completion_id = f"chatcmpl-sim{uuid.uuid4().hex[:24]}"
+        completion_id = f"{'cmpl' if legacy else 'chatcmpl'}-sim{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._stream(completion_id, created, model, text, finish, usage if include_usage else None)
+            return self._stream(completion_id, created, model, text, finish, usage if include_usage else None,
+                                legacy=legacy)
+        if legacy:
+            return self._json(200, {
+                "id": completion_id, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}], "usage": usage})
         self._json(200, {
             "id": completion_id, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": "sim",
@@ -247,7 +259,7 @@ class SimHandler(BaseHTTPRequestHandler):
         self._json(200, {"object": "list", "data": data, "model": model,
                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-    def _stream(self, completion_id, created, model, text, finish, usage) -> None:
+    def _stream(self, completion_id, created, model, text, finish, usage, legacy: bool = False) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -256,10 +268,11 @@ class SimHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
         def chunk(delta: dict, finish_reason=None, usage_=None, choices=True) -> None:
-            payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                       "model": model, "system_fingerprint": "sim",
-                       "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                    "finish_reason": finish_reason}] if choices else []}
+            choice = ({"index": 0, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish_reason}
+                      if legacy else {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason})
+            payload = {"id": completion_id, "object": "text_completion" if legacy else "chat.completion.chunk",
+                       "created": created, "model": model, "system_fingerprint": "sim",
+                       "choices": [choice] if choices else []}
             if usage_ is not None:
                 payload["usage"] = usage_
             self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())

@@ -16,6 +16,7 @@ from routerhub.gateway.schemas import (
     ChatCompletionRequestSerializer,
     ChatCompletionResponseSerializer,
     chat_request_parse,
+    completion_request_parse,
 )
 from routerhub.gateway.selectors import model_names_for_tenant, request_for_tenant
 from routerhub.gateway.services import GatewayCall, chat_completion, embeddings_create
@@ -68,34 +69,83 @@ class ChatCompletionApi(APIView):
     @extend_schema(request=ChatCompletionRequestSerializer, responses={200: ChatCompletionResponseSerializer},
                    description=__doc__)
     def post(self, request):
-        call = GatewayCall(tenant=request.user.tenant, api_key=request.auth)
-        request_id_set(call.id)  # log lines from here on carry the id the response and the row carry
-        body = None
-        try:
-            body = _json_body(request)
-            chat_request = chat_request_parse(body)
-            outcome = chat_completion(call, chat_request)
-        except ApiError as exc:
-            call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
-            exc.headers = {**exc.headers, **call.headers}  # and the request id of the logged failure
-            raise
-        except Exception as exc:  # a fault of ours: still one log row, then the 500
-            if not call.logged:
-                try:
-                    call.log(status=RoutedRequest.Status.SERVER_ERROR, http_status=500,
-                             error=f"{type(exc).__name__}: {exc}"[:2000])
-                except Exception:  # the database itself may be what failed
-                    pass
-            raise
-        if outcome.stream is not None:
-            response = StreamingHttpResponse(outcome.stream, status=outcome.status, content_type="text/event-stream")
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
-        else:
-            response = Response(outcome.body, status=outcome.status)
-        for key, value in outcome.headers.items():
-            response[key] = value
-        return response
+        return _routed_post(request, operation="chat", parse=chat_request_parse)
+
+
+COMPLETIONS_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "maxLength": 128,
+                  "description": "`router`, `router-<kind>-<threshold>`, an alias, or a configured model."},
+        "prompt": {"oneOf": [{"type": "string", "minLength": 1},
+                             {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "string", "minLength": 1}}]},
+        "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+        "seed": {"type": "integer"},
+        "user": {"type": "string"},
+    },
+}
+COMPLETIONS_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "object", "choices", "model"],
+    "properties": {
+        "id": {"type": "string"}, "object": {"type": "string"}, "created": {"type": "integer"},
+        "model": {"type": "string"},
+        "choices": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "text": {"type": "string"}, "finish_reason": {"type": ["string", "null"]}}}},
+        "usage": {"type": "object"},
+    },
+}
+
+
+class CompletionApi(APIView):
+    """`POST /v1/completions`: the legacy OpenAI Completions API, routed like chat (the prompt is what
+    the router judges) and sent to the chosen model's `/completions`; streaming and not. One prompt
+    per request. Logged as one `RoutedRequest` of operation `completions`."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request={"application/json": COMPLETIONS_REQUEST_SCHEMA},
+                   responses={200: COMPLETIONS_RESPONSE_SCHEMA}, description=__doc__)
+    def post(self, request):
+        return _routed_post(request, operation="completions", parse=completion_request_parse)
+
+
+def _routed_post(request, *, operation: str, parse):
+    """Chat completions and legacy completions: parse, route, call, log (one row whatever happens)."""
+    call = GatewayCall(tenant=request.user.tenant, api_key=request.auth, operation=operation)
+    request_id_set(call.id)  # log lines from here on carry the id the response and the row carry
+    body = None
+    try:
+        body = _json_body(request)
+        chat_request = parse(body)
+        outcome = chat_completion(call, chat_request)
+    except ApiError as exc:
+        call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
+        exc.headers = {**exc.headers, **call.headers}  # and the request id of the logged failure
+        raise
+    except Exception as exc:  # a fault of ours: still one log row, then the 500
+        if not call.logged:
+            try:
+                call.log(status=RoutedRequest.Status.SERVER_ERROR, http_status=500,
+                         error=f"{type(exc).__name__}: {exc}"[:2000])
+            except Exception:  # the database itself may be what failed
+                pass
+        raise
+    if outcome.stream is not None:
+        response = StreamingHttpResponse(outcome.stream, status=outcome.status, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must not hold the events back
+    else:
+        response = Response(outcome.body, status=outcome.status)
+    for key, value in outcome.headers.items():
+        response[key] = value
+    return response
 
 
 EMBEDDINGS_REQUEST_SCHEMA = {

@@ -184,6 +184,27 @@ def chat_request_parse(body) -> ChatRequest:
                        max_cost=max_cost, extra=extra)
 
 
+def completion_request_parse(body) -> ChatRequest:
+    """The legacy completions API's body as the gateway's request: its one prompt as the one user
+    message (what the router judges and the log keeps; sent upstream as `prompt` again), the rest
+    checked and passed through as for chat. A list of several prompts is refused (one routed
+    answer per request)."""
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.", None, "invalid_json")
+    body_check(body)  # what cannot be stored or forwarded, named as the client sent it
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if isinstance(prompt, list) and len(prompt) > 1:
+        raise _invalid("Several prompts in one request are not supported by RouterHub: each request is routed to "
+                       "one model. Send one request per prompt.", "prompt", "unsupported_parameter")
+    if not isinstance(prompt, str) or not prompt:
+        raise _invalid("'prompt' must be a non-empty string (token arrays are not supported).", "prompt",
+                       "invalid_prompt")
+    chat = {key: value for key, value in body.items() if key != "prompt"}
+    return chat_request_parse({**chat, "messages": [{"role": "user", "content": prompt}]})
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

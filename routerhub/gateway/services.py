@@ -60,7 +60,7 @@ class GatewayCall:
     routing_ms: float | None = None
     logged: bool = False
     raw_messages: list | None = None  # a refused body's messages, made storable, for its log row
-    operation: str = "chat"  # or "embeddings"
+    operation: str = "chat"  # or "completions" (the legacy API), "embeddings"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -184,7 +184,8 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
                        body=error_body(message, type="server_error", code="server_overloaded"))
     streaming = False
     try:
-        result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream)
+        result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream,
+                          legacy=call.operation == "completions")
     except UpstreamClientError as exc:
         call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
         return Outcome(exc.status_code, call.headers, body=exc.body)
@@ -330,16 +331,16 @@ def _relay(call: GatewayCall, request: ChatRequest, result: UpstreamResult,
             if isinstance(chunk.get("usage"), dict):
                 usage = chunk["usage"]
             choices = chunk.get("choices") or []
-            for choice in choices:
-                delta = choice.get("delta") or {}
-                if choice.get("index", 0) == 0 and isinstance(delta.get("content"), str):
-                    parts.append(delta["content"])
+            for choice in choices:  # chat: the delta's content; the legacy completions API: `text`
+                piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+                if choice.get("index", 0) == 0 and isinstance(piece, str):
+                    parts.append(piece)
             if not choices and usage is not None and not request.include_usage:
                 continue  # the usage chunk the gateway asked for on its own behalf
             chunk["model"] = served.name
             if first:
                 first = False
-                metrics.time_to_first_chunk.labels("chat", request.model, served.name).observe(
+                metrics.time_to_first_chunk.labels(call.operation, request.model, served.name).observe(
                     time.perf_counter() - call.started)
             yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
         log(Status.FALLBACK if result.fallback else Status.OK)

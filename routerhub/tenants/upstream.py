@@ -51,9 +51,11 @@ def message_text(content) -> str:
 
 
 def answer_text(body: dict) -> str:
-    """The first choice's message text of a chat completion body ("" when there is none)."""
+    """The first choice's text: its message's content (chat), or its `text` (the legacy
+    completions API); "" when there is none."""
     try:
-        return body["choices"][0]["message"].get("content") or ""
+        choice = body["choices"][0]
+        return (choice["message"].get("content") if "message" in choice else choice.get("text")) or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         return ""
 
@@ -135,12 +137,19 @@ def _client_error(exc: openai.APIStatusError) -> UpstreamClientError:
     return UpstreamClientError(exc.status_code, body, exc.message)
 
 
-def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dict, stream: bool) -> UpstreamResult:
-    """Ask the first endpoint; on a failure that is not the request's fault, the next one."""
+def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dict, stream: bool,
+             legacy: bool = False) -> UpstreamResult:
+    """Ask the first endpoint; on a failure that is not the request's fault, the next one.
+    `legacy`: the completions API (`/completions`, the one message's text as `prompt`)."""
     errors: list[str] = []
+    path = "/completions" if legacy else "/chat/completions"
     for position, endpoint in enumerate(endpoints):
         started = time.perf_counter()
-        body = {**_body(extra, stream=stream), "model": endpoint.upstream_model, "messages": messages}
+        body = {**_body(extra, stream=stream), "model": endpoint.upstream_model}
+        if legacy:
+            body["prompt"] = messages[-1]["content"]
+        else:
+            body["messages"] = messages
         if stream:
             body["stream"] = True
         try:
@@ -149,10 +158,10 @@ def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dic
             # SDK version does not know pass both ways, and nothing is validated twice.
             client = client_for(endpoint)
             if stream:
-                response = client.post("/chat/completions", body=body, cast_to=ChatCompletionChunk, stream=True,
+                response = client.post(path, body=body, cast_to=ChatCompletionChunk, stream=True,
                                        stream_cls=openai.Stream[ChatCompletionChunk])
             else:
-                response = client.post("/chat/completions", body=body, cast_to=RawResponse).json()
+                response = client.post(path, body=body, cast_to=RawResponse).json()
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
                 raise _client_error(exc) from exc
