@@ -83,9 +83,9 @@ class OverviewView(StaffView):
             [{"name": "requests", "x": positions, "y": [p["requests"] for p in series]}],
             title="Requests", x_label="time", y_label="requests", x_labels=labels, y_format="{:.0f}",
             y_range=(0, max(4, peak + (-peak) % 4)))  # from zero, to a multiple of 4 (whole-number ticks)
-        share_chart = charts.line_chart(
-            [{"name": "strong share", "x": positions, "y": [p["strong_share"] * 100 for p in series],
-              "color": "#ea580c"}],
+        share_chart = charts.line_chart(  # a bucket without routed requests has no share: a gap, not a 0
+            [{"name": "strong share", "x": positions, "color": "#ea580c",
+              "y": [None if p["strong_share"] is None else p["strong_share"] * 100 for p in series]}],
             title="Strong-model share", x_label="time", y_label="% to the strong model", x_labels=labels,
             y_range=(0, 100), y_format="{:.0f}%")
         win_rates = selectors.win_rates_window(tenant=tenant, since=since, until=until)

@@ -98,20 +98,22 @@ def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -
 
 
 def traffic_series(*, tenant: Tenant | None, since: datetime, until: datetime) -> list[dict]:
-    """Requests and the share answered by the tenant's reference model (the strong model of a pair,
-    the most expensive of a pool) per hour (periods up to two days) or per day."""
+    """Answered requests per hour (periods up to two days) or per day, and the share of the routed
+    ones answered by the tenant's reference model (the strong model of a pair, the most expensive of
+    a pool; None in a bucket without routed requests)."""
     trunc = TruncHour if until - since <= timedelta(days=2) else TruncDay
     rows = list(requests_in_period(tenant=tenant, since=since, until=until).filter(status__in=ANSWERED)
                 .annotate(bucket=trunc("created")).values("bucket", "tenant_id", "served_model")
-                .annotate(n=Count("id")).order_by("bucket"))
+                .annotate(n=Count("id"), routed=Count("id", filter=~Q(router_kind=""))).order_by("bucket"))
     references = _reference_models(row["tenant_id"] for row in rows)
     buckets: dict = {}
     for row in rows:
-        total, strong = buckets.get(row["bucket"], (0, 0))
-        buckets[row["bucket"]] = (total + row["n"],
-                                  strong + (row["n"] if row["served_model"] == references[row["tenant_id"]].name else 0))
-    return [{"t": bucket, "requests": total, "strong_share": strong / total}
-            for bucket, (total, strong) in sorted(buckets.items())]
+        total, routed, strong = buckets.get(row["bucket"], (0, 0, 0))
+        to_reference = row["served_model"] == references[row["tenant_id"]].name
+        buckets[row["bucket"]] = (total + row["n"], routed + row["routed"],
+                                  strong + (row["routed"] if to_reference else 0))
+    return [{"t": bucket, "requests": total, "strong_share": strong / routed if routed else None}
+            for bucket, (total, routed, strong) in sorted(buckets.items())]
 
 
 def _reference_models(tenant_ids) -> dict[int, ModelEndpoint]:

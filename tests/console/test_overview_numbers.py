@@ -85,3 +85,16 @@ def test_a_failed_run_says_what_to_do(staff_client, error, says):
     run = TrainingRun.objects.create(kinds=["mf"], status="failed", error=error)
     html = staff_client.get(f"/console/training/{run.pk}/").content.decode()
     assert 'id="run-hint"' in html and says in html
+
+
+def test_the_share_over_time_counts_routed_requests_only(traffic):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routerhub.gateway.selectors import traffic_series
+
+    now = timezone.now()
+    series = traffic_series(tenant=traffic, since=now - timedelta(hours=2), until=now + timedelta(hours=1))
+    assert sum(p["requests"] for p in series) == 6  # every answered request
+    assert [p["strong_share"] for p in series] == [pytest.approx(2 / 5)]  # of the 5 routed, 2 to big
