@@ -117,6 +117,7 @@ def tenant_settings_update(*, tenant: Tenant, actor=None, via: str = "", **field
 
 # --- The demo: a staff user, a tenant with a key, and the canonical strong/weak pair.
 
+DEMO_EMBEDDING_MODEL = "text-embedding-3-small"
 DEMO_ENDPOINTS = (
     # name, USD per 1M input tokens, per 1M output tokens (list prices of the RouteLLM pair, and of
     # a third RouterBench model: the demo tenant's pool is all three)
@@ -149,6 +150,13 @@ def demo_seed(*, upstream_base_url: str, admin_user: str, admin_password: str | 
                                  "timeout_s": 30.0, "max_retries": 1})
         if made:
             created.append(f"endpoint {name}")
+    # an embedding model for `/v1/embeddings` (the simulated upstream embeds too); not in the pool
+    _, made = ModelEndpoint.objects.get_or_create(
+        name=DEMO_EMBEDDING_MODEL, defaults={"upstream_model": DEMO_EMBEDDING_MODEL, "base_url": upstream_base_url,
+                                             "input_price_per_mtok": Decimal("0.02"), "timeout_s": 30.0,
+                                             "max_retries": 1})
+    if made:
+        created.append(f"endpoint {DEMO_EMBEDDING_MODEL}")
     tenant, made = Tenant.objects.get_or_create(
         slug="demo", defaults={"name": "Demo tenant", "strong_model": endpoints[DEMO_ENDPOINTS[0][0]],
                                "weak_model": endpoints[DEMO_ENDPOINTS[1][0]]})

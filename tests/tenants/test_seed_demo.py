@@ -19,7 +19,7 @@ def test_seed_demo_twice_creates_nothing_twice(monkeypatch, settings, tmp_path):
     call_command("seed_demo")
     first = counts()
     call_command("seed_demo")
-    assert counts() == first == (3, 1, 1, 1)
+    assert counts() == first == (4, 1, 1, 1)  # 3 chat models and an embedding model
     # the demo tenant routes among a pool of three models named as RouterBench's
     assert sorted(Tenant.objects.get(slug="demo").pool.values_list("name", flat=True)) == [
         "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1", "zero-one-ai/yi-34b-chat"]
