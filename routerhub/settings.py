@@ -100,6 +100,7 @@ if ROUTERHUB_TRUST_X_FORWARDED_FOR:
 # /metrics: loopback clients only, or anyone sending `Authorization: Bearer <this>` (routerhub/ops/metrics.py)
 ROUTERHUB_METRICS_TOKEN = os.environ.get("ROUTERHUB_METRICS_TOKEN", "")
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"  # says for how long, and how to unlock (429)
 AXES_VERBOSE = False
 
 # --- Browser security headers (django-csp; Django's SecurityMiddleware for HSTS)

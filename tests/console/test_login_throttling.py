@@ -18,6 +18,7 @@ def test_five_wrong_passwords_lock_the_account_out_the_right_one_included(client
         assert wrong.status_code in (200, 429)  # the form again, then the lockout
     locked = client.post(url, {"username": "ops", "password": "pw-ops-123"})
     assert locked.status_code == 429 and "_auth_user_id" not in client.session
+    assert b"locked from this address for 15 minutes" in locked.content
     assert AccessAttempt.objects.get(username="ops").failures_since_start >= 5
     # another account from the same address is not locked
     get_user_model().objects.create_user("other", password="pw-other-123", is_staff=True)

@@ -33,3 +33,12 @@ def signed(value, digits=3):
     if value is None:
         return ""
     return f"{float(value):+.{int(digits)}f}"
+
+
+@register.filter
+def minutes(value) -> str:
+    """A timedelta as whole minutes ("15"); "" for anything else."""
+    try:
+        return f"{value.total_seconds() / 60:.0f}"
+    except AttributeError:
+        return ""

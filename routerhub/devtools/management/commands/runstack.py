@@ -94,7 +94,8 @@ class Command(BaseCommand):
                 f"runstack: web on http://{opts['bind']}:{opts['port']}/ (admin at /admin/, health at /healthz"
                 f"{'; nginx in front' if nginx else '; no nginx installed: gunicorn faces clients itself'}), "
                 f"worker, beat{', simulated upstream on :' + str(opts['sim_port']) if not opts['no_sim'] else ''}; "
-                f"up in {time.monotonic() - started:.1f}s. Ctrl-C stops everything."))
+                f"started in {time.monotonic() - started:.1f}s; the web answers once its workers have loaded "
+                f"(/healthz). Ctrl-C stops everything."))
             while not stopping and supervisor.poll():
                 time.sleep(0.3)
         finally:
