@@ -90,6 +90,14 @@ class _Watchdog:
 _watchdog = _Watchdog()
 
 
+def _readable(fd: int) -> bool:
+    """Whether the socket has something to read (or has been closed), without waiting; poll, not
+    select, so a descriptor above 1023 works too."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, settings_dict, *args, **kwargs):
         super().__init__(settings_dict, *args, **kwargs)
@@ -138,7 +146,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         try:
             idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            readable = select.select([conn.pgconn.socket], [], [], 0)[0] if idle else True
+            readable = _readable(conn.pgconn.socket) if idle else True
         except (OSError, ValueError, psycopg.Error):
             return False
         if not readable:
