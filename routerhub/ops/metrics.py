@@ -24,7 +24,14 @@ from routerhub.errors import error_body
 
 
 class DatabaseCollector:
-    """Gauges read from the database when scraped."""
+    """Gauges read from the database when scraped (and only then: `describe` queries nothing, so
+    registering this at import time works on a database not migrated yet)."""
+
+    def describe(self):
+        return [GaugeMetricFamily("routerhub_duels", "Duels by status", labels=["status"]),
+                GaugeMetricFamily("routerhub_training_runs", "Training runs by status", labels=["status"]),
+                GaugeMetricFamily("routerhub_active_router_version", "The active version of each kind and scope",
+                                  labels=["kind", "scope", "demo"])]
 
     def collect(self):
         from feedback.models import Duel
