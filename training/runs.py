@@ -78,13 +78,15 @@ class _Progress:
         self.run = run
         self.lines: list[str] = []
         self._written = 0.0
+        self.start, self.span = 0.0, 1.0  # the part of the bar this stage fills (a bootstrap run: import, then train)
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
         self.lines = (self.lines + [f"{timezone.now():%H:%M:%S} {message}"])[-40:]
         logger.info("run %s: %s", self.run.pk, message)
         if force or time.monotonic() - self._written >= 1.0:
             TrainingRun.objects.filter(pk=self.run.pk).update(
-                progress=max(0.0, min(1.0, fraction)), message=message[:300], log="\n".join(self.lines),
+                progress=max(0.0, min(1.0, self.start + self.span * fraction)), message=message[:300],
+                log="\n".join(self.lines),
                 heartbeat=timezone.now())
             self._written = time.monotonic()
 
@@ -127,7 +129,11 @@ def _heartbeat(run_id: int, stop: threading.Event) -> None:
 def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
     tenant = run.tenant
     tenant_id = tenant.pk if tenant else None
-    imported = _bootstrap_import(progress) if run.trigger == BOOTSTRAP else {}
+    imported = {}
+    if run.trigger == BOOTSTRAP:  # importing (and embedding) takes most of such a run: half the bar
+        progress.span = 0.5
+        imported = _bootstrap_import(progress)
+        progress.start, progress.span = 0.5, 0.5
     newest = newest_preference_id(tenant_id=tenant_id)  # read before loading: what training sees is at least this
     sets, holdout_shas = evaluation_sets(progress, tenant=tenant)
     # the demo set (training/demo.py) only stands in until real preferences are stored
@@ -255,15 +261,15 @@ def _bootstrap_import(progress: _Progress) -> dict[str, dict]:
     files = [path for path in bootstrap_files() if _fingerprint(path) not in done]
     imported = {}
     for position, path in enumerate(files, 1):
-        progress(0.04 * (position - 1) / max(1, len(files)),
+        progress((position - 1) / max(1, len(files)),
                  f"importing {path.name} ({position} of {len(files)}): parsing and embedding new prompts", force=True)
         try:
             report = preferences_import(path=path)
         except ValueError as exc:  # not a preference file: said, and the others go on
-            progress(0.04 * position / len(files), f"skipped {path.name}: {exc}", force=True)
+            progress(position / len(files), f"skipped {path.name}: {exc}", force=True)
             continue
         imported[_fingerprint(path)] = {"battles": report.battles, "created": report.created}
-        progress(0.04 * position / len(files), f"imported {path.name}: {report.created} new battles "
+        progress(position / len(files), f"imported {path.name}: {report.created} new battles "
                                                f"({report.duplicates} already stored)", force=True)
     return imported
 

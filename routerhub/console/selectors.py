@@ -391,7 +391,8 @@ def run_results(run: TrainingRun) -> list[dict]:
         sets = [{"name": name, "candidate": c.get("apgr"), "active": (active.get(name) or {}).get("apgr")}
                 for name, c in sorted((m.get("candidate") or {}).items()) if isinstance(c, dict)]
         out.append({"kind": kind, "candidate": m.get("candidate_version"), "active": active.get("version"),
-                    "sets": sets, "gate": gate_passes(m, settings.ROUTERHUB_PROMOTION_MARGIN), "promoted": m.get("candidate_version") in (run.promoted or [])})
+                    "sets": sets, "gate": gate_passes(m, settings.ROUTERHUB_PROMOTION_MARGIN),
+                    "promoted": m.get("candidate_version") in (run.promoted or []), "note": m.get("gate_note", "")})
     return out
 
 
