@@ -19,6 +19,8 @@ class RouterVersion(models.Model):
     artifact = models.BinaryField(null=True, blank=True)
     artifact_sha256 = models.CharField(max_length=64, blank=True)
     data_fingerprint = models.CharField(max_length=64, blank=True)
+    embedder = models.CharField(max_length=100, blank=True, help_text="The embedder whose vector space it was "
+                                "trained in (its queries must be embedded the same way); empty: not recorded.")
     data_counts = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from routerhub.audit.services import Action, audit_record
+from routerhub.embeddings.services import embedder_get
 from training.core.routers import ROUTERS, Battles, Router
 from training.models import RouterVersion
 
@@ -51,6 +52,7 @@ def router_version_create(*, router: Router, battles: Battles, data_params: dict
         model_names=list(router.models_), artifact=artifact,
         artifact_sha256=hashlib.sha256(artifact).hexdigest() if artifact else "",
         data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {},
+        embedder=embedder_get().name,
         training_run=training_run, tenant=tenant)
 
 

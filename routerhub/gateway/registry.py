@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from feedback.neighbors import BattleNeighborIndex
+from routerhub.embeddings.services import embedder_get
 from training.core.routers import ROUTERS, TRAINABLE_KINDS, Router
 from training.selectors import router_version_get, router_versions_active
 from training.services import router_for_version
@@ -167,6 +168,10 @@ class RouterRegistry:
     @staticmethod
     def _load(version_id: int) -> ActiveRouter:
         version = router_version_get(version_id=version_id)
+        serving = embedder_get().name
+        if version.embedder and version.embedder != serving:  # its scores would be noise on these vectors
+            raise ValueError(f"v{version.pk} was trained on {version.embedder} embeddings but this process "
+                             f"embeds with {serving}: retrain it (or embed as it was trained)")
         neighbors = None
         if ROUTERS[version.kind].reads_battles:
             sw_index_get()  # build the neighbour index before the version becomes visible

@@ -123,3 +123,23 @@ def test_a_tenants_own_version_serves_it_and_nobody_else(gateway, mf_version):
     assert router_version_rollback(version=own) is None
     routing.registry.reload()
     assert served_by(gateway, gateway.key) == f"mf:v{mf_version.pk}"
+
+
+def test_a_version_trained_on_other_embeddings_is_not_served(gateway, mf_version, caplog):
+    """A version records the embedder it was trained with; a process that embeds otherwise (say,
+    after ROUTERHUB_EMBEDDING_INT8 changed) refuses to serve it rather than route on noise."""
+    from routerhub.embeddings.services import embedder_get
+
+    assert mf_version.embedder == embedder_get().name
+    from routerhub.gateway.registry import RouterRegistry
+
+    RouterVersion.objects.filter(pk=mf_version.pk).update(embedder="all-minilm-l6-v2-int8-tail")
+    started = RouterRegistry(reload_s=2.0)  # a process that starts now (an embedder change means a restart)
+    assert started.get("mf") is None and "retrain it" in caplog.text
+    original, routing.registry = routing.registry, started
+    try:
+        raw = gateway.client.chat.completions.with_raw_response.create(
+            model="router", messages=[{"role": "user", "content": HARD[0]}])
+    finally:
+        routing.registry = original
+    assert raw.headers["x-routerhub-router"] == "none"  # the strong model, as with no version
