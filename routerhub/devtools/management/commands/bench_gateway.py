@@ -33,7 +33,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from feedback.models import Preference, PreferencePrompt
-from routerhub.devtools.processes import http_answers, process_stop
+from routerhub.devtools.processes import free_port, http_answers, http_wait, process_stop
 from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
@@ -133,17 +133,6 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
             "throughput": len(latencies) / wall if wall else 0.0}
 
 
-def _wait(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"{proc.args[:4]} exited with {proc.returncode}")
-        if http_answers(url):
-            return
-        time.sleep(0.2)
-    raise CommandError(f"{url} did not answer within {timeout:.0f} s")
-
-
 class Command(BaseCommand):
     help = __doc__
 
@@ -194,18 +183,18 @@ class Command(BaseCommand):
             port = urlsplit(upstream).port or 80
             children.append(subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "sim_upstream",
                                               "--port", str(port)], env=env))
-            _wait(root + "/_sim/config", children[-1], 30)
+            http_wait(root + "/_sim/config", children[-1], 30)
         previous = httpx.get(root + "/_sim/config").json()
         httpx.post(root + "/_sim/config", json={"latency_ms": opts["upstream_latency_ms"], "chunk_delay_ms": 0,
                                                  "failure_rate": 0, "fail_models": []})
         if url is None:
-            port = _free_port()
+            port = free_port()
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{port}",
                  "--workers", str(opts["web_workers"]), "--threads", str(opts["web_threads"]),
                  "--config", "python:routerhub.gunicorn_conf", "--no-control-socket", "--log-level", "warning"],
                 env=env, cwd=settings.BASE_DIR))
-            _wait(f"http://127.0.0.1:{port}/healthz", children[-1], 120)
+            http_wait(f"http://127.0.0.1:{port}/healthz", children[-1], 120)
             url = f"http://127.0.0.1:{port}/v1"
         self._gateway_proc = children[-1] if not opts["gateway"] else None
         try:
@@ -311,14 +300,6 @@ def _tree_cpu_s(proc: subprocess.Popen | None) -> float:
         except psutil.NoSuchProcess:
             pass
     return total
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _store_size() -> str:

@@ -24,26 +24,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routerhub.devtools.frontproxy import nginx_binary, nginx_command
-from routerhub.devtools.processes import http_answers, process_stop
+from routerhub.devtools.processes import free_port, http_answers, http_wait, process_stop
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import DEMO_ENDPOINTS, api_key_create
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"{proc.args[0]} exited with {proc.returncode}")
-        if http_answers(url):
-            return
-        time.sleep(0.2)
-    raise CommandError(f"{url} did not answer within {timeout:.0f}s")
 
 
 def slow_clients_open(port: int, n: int, key: str) -> list[socket.socket]:
@@ -91,22 +74,22 @@ class Command(BaseCommand):
                 port = int(upstream.rsplit(":", 1)[1].split("/")[0])
                 children.append(subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"),
                                                   "sim_upstream", "--port", str(port)], env=env))
-                _wait(upstream.removesuffix("/v1") + "/_sim/config", children[-1], 30)
-            web_port = _free_port()
+                http_wait(upstream.removesuffix("/v1") + "/_sim/config", children[-1], 30)
+            web_port = free_port()
             children.append(subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "routerhub.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
                  "--workers", "2", "--threads", "8", "--config", "python:routerhub.gunicorn_conf",
                  "--no-control-socket", "--log-level", "error"], env={**env, "LOG_LEVEL": "ERROR"}, cwd=settings.BASE_DIR,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # hundreds of dropped bodies: no log lines
-            _wait(f"http://127.0.0.1:{web_port}/healthz", children[-1], 120)
+            http_wait(f"http://127.0.0.1:{web_port}/healthz", children[-1], 120)
             targets = [("gunicorn alone", web_port)]
             nginx = nginx_binary()
             if nginx:
-                proxy_port = _free_port()
+                proxy_port = free_port()
                 children.append(subprocess.Popen(nginx_command(
                     nginx, settings.STATE_DIR / "bench-nginx", listen=f"127.0.0.1:{proxy_port}",
                     upstream=f"127.0.0.1:{web_port}"), env=env, stderr=subprocess.DEVNULL))
-                _wait(f"http://127.0.0.1:{proxy_port}/healthz", children[-1], 30)
+                http_wait(f"http://127.0.0.1:{proxy_port}/healthz", children[-1], 30)
                 targets.append(("behind nginx", proxy_port))
             else:
                 self.stdout.write("nginx is not installed: only gunicorn alone is measured")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -20,6 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from routerhub.devtools.frontproxy import nginx_binary, nginx_command
+from routerhub.devtools.processes import free_port
 from routerhub.devtools.supervisor import Supervisor
 from training.runs import bootstrap_files, bootstrap_queue
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         nginx = nginx_binary()
         web_bind = f"{opts['bind']}:{opts['port']}"
         if nginx:  # nginx faces the clients and buffers each request; gunicorn listens on loopback behind it
-            web_bind = f"127.0.0.1:{_free_port()}"
+            web_bind = f"127.0.0.1:{free_port()}"
             env["ROUTERHUB_TRUST_X_FORWARDED_FOR"] = "1"  # nginx sets it to the client's address
         commands = {
             "web": [py, "-m", "gunicorn", "routerhub.wsgi:application",
@@ -105,9 +105,3 @@ class Command(BaseCommand):
         if supervisor.failed:
             raise CommandError(supervisor.failed, returncode=1)
         return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
