@@ -69,7 +69,8 @@ class ChatCompletionApi(APIView):
     @extend_schema(request=ChatCompletionRequestSerializer, responses={200: ChatCompletionResponseSerializer},
                    description=__doc__)
     def post(self, request):
-        return _routed_post(request, operation="chat", parse=chat_request_parse)
+        return _gateway_post(request, operation="chat",
+                             handle=lambda call, body: chat_completion(call, chat_request_parse(body)))
 
 
 COMPLETIONS_REQUEST_SCHEMA = {
@@ -113,18 +114,20 @@ class CompletionApi(APIView):
     @extend_schema(request={"application/json": COMPLETIONS_REQUEST_SCHEMA},
                    responses={200: COMPLETIONS_RESPONSE_SCHEMA}, description=__doc__)
     def post(self, request):
-        return _routed_post(request, operation="completions", parse=completion_request_parse)
+        return _gateway_post(request, operation="completions",
+                             handle=lambda call, body: chat_completion(call, completion_request_parse(body)))
 
 
-def _routed_post(request, *, operation: str, parse):
-    """Chat completions and legacy completions: parse, route, call, log (one row whatever happens)."""
+def _gateway_post(request, *, operation: str, handle):
+    """Every gateway operation (chat, legacy completions, embeddings): read the body, let
+    `handle(call, body)` check, route and call, and answer its Outcome; one log row whatever
+    happens (a refusal's, a fault's, or the outcome's)."""
     call = GatewayCall(tenant=request.user.tenant, api_key=request.auth, operation=operation)
     request_id_set(call.id)  # log lines from here on carry the id the response and the row carry
     body = None
     try:
         body = _json_body(request)
-        chat_request = parse(body)
-        outcome = chat_completion(call, chat_request)
+        outcome = handle(call, body)
     except ApiError as exc:
         call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
         exc.headers = {**exc.headers, **call.headers}  # and the request id of the logged failure
@@ -191,30 +194,7 @@ class EmbeddingsApi(APIView):
     @extend_schema(request={"application/json": EMBEDDINGS_REQUEST_SCHEMA},
                    responses={200: EMBEDDINGS_RESPONSE_SCHEMA}, description=__doc__)
     def post(self, request):
-        call = GatewayCall(tenant=request.user.tenant, api_key=request.auth, operation="embeddings")
-        request_id_set(call.id)
-        body = None
-        try:
-            body = _json_body(request)
-            if not isinstance(body, dict):
-                raise ApiError("The body must be a JSON object.", code="invalid_request")
-            outcome = embeddings_create(call, body)
-        except ApiError as exc:
-            call.log_client_error(http_status=exc.status_code, error=str(exc.detail), body=body)
-            exc.headers = {**exc.headers, **call.headers}
-            raise
-        except Exception as exc:  # a fault of ours: still one log row, then the 500
-            if not call.logged:
-                try:
-                    call.log(status=RoutedRequest.Status.SERVER_ERROR, http_status=500,
-                             error=f"{type(exc).__name__}: {exc}"[:2000])
-                except Exception:
-                    pass
-            raise
-        response = Response(outcome.body, status=outcome.status)
-        for key, value in outcome.headers.items():
-            response[key] = value
-        return response
+        return _gateway_post(request, operation="embeddings", handle=embeddings_create)
 
 
 def _json_body(request):

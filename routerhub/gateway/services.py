@@ -177,11 +177,7 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     endpoints = [call.decision.chosen] + ([call.decision.other] if call.decision.other else [])
     release = upstream_slot_take()  # the thread reserve (routerhub/gateway/capacity.py)
     if release is None:
-        message = ("Too many requests of this server are waiting on upstream models (a slow or stalled "
-                   "upstream); retry in a moment.")
-        call.log(status=Status.UPSTREAM_ERROR, http_status=503, error=f"overloaded: {message}")
-        return Outcome(503, {**call.headers, "Retry-After": "1"},
-                       body=error_body(message, type="server_error", code="server_overloaded"))
+        return _overloaded(call)
     streaming = False
     try:
         result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream,
@@ -214,11 +210,22 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     return Outcome(200, headers, body=body)
 
 
+def _overloaded(call: GatewayCall) -> Outcome:
+    """Every upstream slot of this process stayed taken: a logged 503, at once."""
+    message = ("Too many requests of this server are waiting on upstream models (a slow or stalled "
+               "upstream); retry in a moment.")
+    call.log(status=Status.UPSTREAM_ERROR, http_status=503, error=f"overloaded: {message}")
+    return Outcome(503, {**call.headers, "Retry-After": "1"},
+                   body=error_body(message, type="server_error", code="server_overloaded"))
+
+
 def embeddings_create(call: GatewayCall, body: dict) -> Outcome:
     """`POST /v1/embeddings`: the named model (or an alias of one) embeds the input, passed through;
     limits, budget, the thread reserve and the log row as for chat. Not routed: a router choosing
     between embedding models would mix vector spaces. Raises ApiError for bad input."""
     call.operation = "embeddings"
+    if not isinstance(body, dict):
+        raise ApiError("The body must be a JSON object.", code="invalid_request")
     model, texts = body.get("model"), body.get("input")
     if isinstance(model, str):
         call.requested_model = model
@@ -244,10 +251,7 @@ def embeddings_create(call: GatewayCall, body: dict) -> Outcome:
     call.routing_ms = (time.perf_counter() - call.started) * 1000
     release = upstream_slot_take()
     if release is None:
-        message = "Too many requests of this server are waiting on upstream models; retry in a moment."
-        call.log(status=Status.UPSTREAM_ERROR, http_status=503, error=f"overloaded: {message}")
-        return Outcome(503, {**call.headers, "Retry-After": "1"},
-                       body=error_body(message, type="server_error", code="server_overloaded"))
+        return _overloaded(call)
     try:
         result = embed(endpoint=target.endpoint, body=body)
     except UpstreamClientError as exc:

@@ -127,6 +127,15 @@ def _error_summary(endpoint: ModelEndpoint, exc: Exception) -> str:
     return f"{endpoint.name}: {type(exc).__name__} {exc}"[:300]
 
 
+def _failure(endpoint: ModelEndpoint, exc: Exception) -> str:
+    """A failed upstream attempt: counted by kind in the metrics, and its one-line summary."""
+    kind = (f"http_{exc.status_code}" if isinstance(exc, openai.APIStatusError)
+            else "timeout" if isinstance(exc, openai.APITimeoutError)
+            else "connection" if isinstance(exc, openai.APIConnectionError) else "invalid_response")
+    metrics.upstream_errors.labels(endpoint.name, kind).inc()
+    return _error_summary(endpoint, exc)
+
+
 def _client_error(exc: openai.APIStatusError) -> UpstreamClientError:
     try:
         body = exc.response.json()
@@ -165,13 +174,9 @@ def complete(*, endpoints: list[ModelEndpoint], messages: list[dict], extra: dic
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
                 raise _client_error(exc) from exc
-            errors.append(_error_summary(endpoint, exc))
-            metrics.upstream_errors.labels(endpoint.name, f"http_{exc.status_code}").inc()
+            errors.append(_failure(endpoint, exc))
         except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:  # ValueError: not JSON
-            errors.append(_error_summary(endpoint, exc))
-            metrics.upstream_errors.labels(endpoint.name, "timeout" if isinstance(exc, openai.APITimeoutError)
-                                           else "connection" if isinstance(exc, openai.APIConnectionError)
-                                           else "invalid_response").inc()
+            errors.append(_failure(endpoint, exc))
         else:
             return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000,
                                   fallback=position > 0, errors=errors)
@@ -190,11 +195,7 @@ def embed(*, endpoint: ModelEndpoint, body: dict) -> UpstreamResult:
     except openai.APIStatusError as exc:
         if exc.status_code < 500 and exc.status_code not in RETRYABLE_STATUS:
             raise _client_error(exc) from exc
-        metrics.upstream_errors.labels(endpoint.name, f"http_{exc.status_code}").inc()
-        raise UpstreamUnavailable([_error_summary(endpoint, exc)]) from exc
+        raise UpstreamUnavailable([_failure(endpoint, exc)]) from exc
     except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:
-        metrics.upstream_errors.labels(endpoint.name, "timeout" if isinstance(exc, openai.APITimeoutError)
-                                       else "connection" if isinstance(exc, openai.APIConnectionError)
-                                       else "invalid_response").inc()
-        raise UpstreamUnavailable([_error_summary(endpoint, exc)]) from exc
+        raise UpstreamUnavailable([_failure(endpoint, exc)]) from exc
     return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000)
