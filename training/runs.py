@@ -235,7 +235,8 @@ def bootstrap_queue(*, via: str) -> TrainingRun | None:
     files = bootstrap_files()
     if not files:
         return None
-    new = [path for path in files if _fingerprint(path) not in bootstrap_imported()]
+    done = bootstrap_imported()  # one read of the earlier runs, not one per file
+    new = [path for path in files if _fingerprint(path) not in done]
     actives = [router_version_serving(kind=kind, tenant=None) for kind in TRAINABLE_KINDS]
     if not new and all(version is not None and not version.is_demo for version in actives):
         return None

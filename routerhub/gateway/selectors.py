@@ -66,14 +66,15 @@ def traffic_totals(*, tenant: Tenant | None, since: datetime, until: datetime) -
     rows = requests_in_period(tenant=tenant, since=since, until=until)
     answered = rows.filter(status__in=ANSWERED)
     routed_q = ~Q(router_kind="")
-    totals = answered.aggregate(n=Count("id"), spend=Sum("cost"), fallbacks=Count("id", filter=Q(fallback=True)),
-                                with_feedback=Count("feedback"), routed=Count("id", filter=routed_q),
-                                routed_spend=Sum("cost", filter=routed_q))
-    spend, routed_spend = totals["spend"] or Decimal(0), totals["routed_spend"] or Decimal(0)
-    # one grouped read, per tenant and served model, gives the reference spend, the strong count and the shares
+    # one grouped read, per tenant and served model, gives every total, the reference spend, the
+    # strong count and the shares
     groups = list(answered.values("tenant_id", "served_model").annotate(
-        n=Count("id"), spend=Sum("cost"), routed=Count("id", filter=routed_q),
+        n=Count("id"), spend=Sum("cost"), routed=Count("id", filter=routed_q), routed_spend=Sum("cost", filter=routed_q),
+        fallbacks=Count("id", filter=Q(fallback=True)), with_feedback=Count("feedback"),
         prompt=Sum("prompt_tokens", filter=routed_q), completion=Sum("completion_tokens", filter=routed_q)))
+    totals = {key: sum((row[key] or 0 for row in groups), Decimal(0) if "spend" in key else 0)
+              for key in ("n", "spend", "routed", "routed_spend", "fallbacks", "with_feedback")}
+    spend, routed_spend = totals["spend"], totals["routed_spend"]
     references = _reference_models(row["tenant_id"] for row in groups)
     strong, per_model, tokens = 0, {}, {}
     for row in groups:
