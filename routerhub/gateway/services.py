@@ -223,7 +223,6 @@ def embeddings_create(call: GatewayCall, body: dict) -> Outcome:
     """`POST /v1/embeddings`: the named model (or an alias of one) embeds the input, passed through;
     limits, budget, the thread reserve and the log row as for chat. Not routed: a router choosing
     between embedding models would mix vector spaces. Raises ApiError for bad input."""
-    call.operation = "embeddings"
     if not isinstance(body, dict):
         raise ApiError("The body must be a JSON object.", code="invalid_request")
     model, texts = body.get("model"), body.get("input")
