@@ -31,13 +31,17 @@ DEMO_PARAMS = {"mf": {"epochs": 150, "batch_size": 32}}
 def demo_router_ensure(*, kinds=TRAINABLE_KINDS, log: Callable[[str], None] = print) -> list[RouterVersion]:
     """Train and activate a router for each of `kinds` that has no active global version; return
     the versions made (none when every kind has one)."""
-    missing = [kind for kind in kinds if router_version_active(kind=kind) is None]
+    demo_only = not Preference.objects.exclude(source=DEMO_SOURCE).exists()
+    actives = {kind: router_version_active(kind=kind) for kind in kinds}
+    # a demo router trained on another embedder's vectors is not served: on demo data alone it is
+    # retrained here (with real data, `training.runs.embedder_change_queue` queues a real run)
+    missing = [kind for kind, active in actives.items()
+               if active is None or (demo_only and active.is_demo and active.on_other_embedder)]
     if not missing:
         return []
     report = preferences_import(path=DEMO_FILE, source=DEMO_SOURCE)
     if report.created:
         log(f"demo router: {report.created} demo battles imported from {DEMO_FILE.name}")
-    demo_only = not Preference.objects.exclude(source=DEMO_SOURCE).exists()
     battles = battles_load()
     made = []
     for kind in missing:

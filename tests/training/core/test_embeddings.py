@@ -30,6 +30,18 @@ def test_onnx_export_matches_the_torch_model_across_lengths_and_padding(onnx_emb
     np.testing.assert_allclose(onnx_vectors, one_by_one, atol=1e-5)
 
 
+def test_int8_gives_a_text_the_same_vector_whatever_its_batch_and_close_to_fp32(onnx_embedder, tmp_path):
+    """Dynamic int8 quantization scales activations over the whole batch; the embedder runs one text
+    per call so that the caches, keyed by text, stay right (a batch's neighbours once moved a
+    vector to cosine 0.986 of itself)."""
+    int8 = MiniLMEmbedder(runtime="onnx", quantize=True, cache_dir=tmp_path)
+    assert int8.name == "all-minilm-l6-v2-int8pc-tail" != onnx_embedder.name
+    batched = int8.embed(TEXTS, batch_size=4)
+    alone = np.vstack([int8.embed([t]) for t in TEXTS])
+    np.testing.assert_array_equal(batched, alone)
+    assert ((batched * onnx_embedder.embed(TEXTS)).sum(axis=1) > 0.97).all()  # the same model, rounded
+
+
 def test_openai_backend_over_http_against_an_openai_compatible_server(sim):
     embedder = OpenAIEmbedder(model="text-embedding-3-small", dim=384, base_url=sim, api_key="test")
     vectors = embedder.embed(["one", "two", "one"], batch_size=2)
