@@ -1,7 +1,8 @@
 """Duels: exploration labels from the tenant's own traffic.
 
 A share (`Tenant.duel_rate`) of routed requests also gets the *other* model's answer, fetched by a
-Celery task after the user's answer was sent. The pair then waits for a label: a person (console
+Celery task after the user's answer was sent; which requests, and in a pool which other model, the
+tenant's duel selection decides (`duel_maybe_create`; `training.core.active`). The pair then waits for a label: a person (console
 arena, or `POST /v1/preferences` with the request id) or the tenant's LLM judge (`feedback.judge`,
 asked twice with the answers swapped). A label is one battle (strong = model a, weak = model b)
 in the tenant's preferences; a person's label replaces the judge's, never the other way round.
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
@@ -33,6 +35,7 @@ from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_by_price
 from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
 from routerhub.tenants.usage import Unavailable as SpendUnavailable
 from routerhub.tenants.usage import spend_add
+from training.core.active import DuelSelector, informative_opponent
 from training.core.labels import battle_from_preference, duel_opponent
 
 logger = logging.getLogger(__name__)
@@ -52,15 +55,40 @@ def duel_sampled(*, request_id, rate: float) -> bool:
     return draw < rate
 
 
+_selectors: dict[tuple[int, str], DuelSelector] = {}
+_selectors_lock = threading.Lock()
+
+
+def duel_selector(tenant) -> DuelSelector:
+    """The process's duel selector for `tenant` (its window of recent win rates), one per selection."""
+    key = (tenant.pk, tenant.duel_selection)
+    selector = _selectors.get(key)
+    if selector is None:
+        with _selectors_lock:
+            selector = _selectors.setdefault(key, DuelSelector(selection=tenant.duel_selection))
+    return selector
+
+
 def duel_maybe_create(*, request) -> Duel | None:
     """Called inside the gateway's log transaction for a request answered by the routed model: a
-    pending duel when the tenant's duel rate picks it (the dispatch sweep queues its fetch)."""
+    pending duel when the tenant's duel selection picks it (the dispatch sweep queues its fetch).
+
+    The tenant's `duel_rate` is the share of routed requests duelled on average; `duel_selection`
+    says which: `active` (training.core.active: near the routing threshold; in a pool, against the
+    model whose duel the router is least sure of) or `uniform` (at random; the next model up in
+    price). `duel_budget_usd_per_day` stops new duels for the day once today's duels cost that much."""
     tenant = request.tenant
-    if (not request.router_kind or request.fallback or not request.answer
-            or not duel_sampled(request_id=request.pk, rate=tenant.duel_rate)):
+    if not request.router_kind or request.fallback or not request.answer or tenant.duel_rate <= 0:
+        return None
+    probability = duel_selector(tenant).probability(win_rate=request.win_rate, threshold=request.threshold,
+                                                    rate=tenant.duel_rate)
+    if not duel_sampled(request_id=request.pk, rate=probability) or _over_daily_budget(tenant):
         return None
     pool = tenant_pool_by_price(tenant)
-    other = duel_opponent(served_model=request.served_model, pool=pool)
+    other = None
+    if tenant.duel_selection == "active" and len(pool) > 2:
+        other = informative_opponent(served=request.served_model, ratings=request.scores or {}, pool=pool)
+    other = other or duel_opponent(served_model=request.served_model, pool=pool)
     if other is None or other == request.served_model:
         return None
     # model a is the more expensive of the two (for a pair: the strong model)
@@ -68,8 +96,18 @@ def duel_maybe_create(*, request) -> Duel | None:
     model_a, model_b = (request.served_model, other) if served_first else (other, request.served_model)
     duel = Duel.objects.create(request=request, tenant=tenant, model_a=model_a, model_b=model_b,
                                answer_a=request.answer if served_first else "",
-                               answer_b="" if served_first else request.answer)
+                               answer_b="" if served_first else request.answer, probability=probability)
     return duel
+
+
+def _over_daily_budget(tenant) -> bool:
+    """Today's (UTC) duels have cost the tenant's daily duel budget. Counts the answers fetched so
+    far: duels created but not fetched yet may take the day past it by their own cost."""
+    if tenant.duel_budget_usd_per_day is None:
+        return False
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = Duel.objects.filter(tenant=tenant, created__gte=midnight).aggregate(total=Sum("cost"))["total"]
+    return (spent or 0) >= tenant.duel_budget_usd_per_day
 
 
 def _send_fetch(duel_id: int) -> bool:

@@ -103,6 +103,9 @@ class Duel(models.Model):
     judge_verdicts = models.JSONField(default=dict, blank=True, help_text="The judge's two verdicts (both orders).")
     preference = models.ForeignKey(Preference, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     skips = models.PositiveIntegerField(default=0, help_text="Times a person skipped it in the arena.")
+    probability = models.FloatField(null=True, blank=True,
+                                    help_text="The chance its request had of being duelled (duel selection): "
+                                              "what an unbiased estimate weighs its label by.")
     attempts = models.PositiveSmallIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)

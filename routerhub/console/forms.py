@@ -31,7 +31,7 @@ class ThresholdForm(forms.Form):
 class TenantSettingsForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "pool",
+        fields = ["default_router_kind", "duel_rate", "duel_selection", "duel_budget_usd_per_day", "strong_model", "weak_model", "judge_model", "pool",
                   "rate_limit_rpm", "rate_limit_tpm", "monthly_budget_usd", "budget_action", "active"]
         widgets = {"duel_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 1}),
                    "pool": forms.CheckboxSelectMultiple}

@@ -52,7 +52,7 @@ class ModelAliasInline(admin.TabularInline):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "default_router_kind", "routing_threshold", "strong_model", "weak_model",
-                    "duel_rate", "judge_model", "active")
+                    "duel_rate", "duel_selection", "judge_model", "active")
     list_filter = ("active", "default_router_kind")
     search_fields = ("slug", "name")
     inlines = [ApiKeyInline, ModelAliasInline]

@@ -48,6 +48,14 @@ class Tenant(models.Model):
         default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of routed requests that also get the other model's answer (fetched after the user's "
                   "answer was sent) for a person or the LLM judge to compare. 0: no duels.")
+    duel_selection = models.CharField(
+        max_length=16, choices=[("active", "active"), ("uniform", "uniform")], default="active",
+        help_text="Which routed requests the duel rate spends its duels on: active (near the routing threshold, "
+                  "where a label changes the router most; training/core/active.py) or uniform (at random).")
+    duel_budget_usd_per_day = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Most the duels' extra answers may cost per day (UTC); once reached, no new duel that day. "
+                  "Empty: only the duel rate limits them.")
     pool = models.ManyToManyField(
         ModelEndpoint, blank=True, related_name="pool_tenants",
         help_text="The models `router` chooses among, by predicted quality and expected cost. Empty: the strong "

@@ -60,8 +60,9 @@ def api_key_revoke(*, api_key: ApiKey, actor=None, via: str = "") -> ApiKey:
     return api_key
 
 
-TENANT_FIELDS = ("default_router_kind", "duel_rate", "strong_model", "weak_model", "judge_model", "pool",
-                 "rate_limit_rpm", "rate_limit_tpm", "monthly_budget_usd", "budget_action", "active")
+TENANT_FIELDS = ("default_router_kind", "duel_rate", "duel_selection", "duel_budget_usd_per_day", "strong_model",
+                 "weak_model", "judge_model", "pool", "rate_limit_rpm", "rate_limit_tpm", "monthly_budget_usd",
+                 "budget_action", "active")
 
 
 @transaction.atomic

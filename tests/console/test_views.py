@@ -162,7 +162,7 @@ def test_api_keys_are_shown_once_and_revoked(staff_client, seeded):
 
 def test_tenant_settings(staff_client, seeded):
     tenant = seeded.tenant
-    data = {"action": "settings", "default_router_kind": "sw", "duel_rate": "0.2", "strong_model": tenant.strong_model.pk,
+    data = {"action": "settings", "default_router_kind": "sw", "duel_rate": "0.2", "duel_selection": "active", "strong_model": tenant.strong_model.pk,
             "weak_model": tenant.weak_model.pk, "judge_model": "", "budget_action": "block", "active": "on"}
     staff_client.post("/console/tenants/acme/", data)
     tenant.refresh_from_db()
@@ -207,7 +207,7 @@ def test_threshold_changes_in_the_django_admin_are_audited_too(admin_client, see
     tenant = seeded.tenant
     response = admin_client.post(f"/admin/tenants/tenant/{tenant.pk}/change/", {
         "slug": tenant.slug, "name": tenant.name, "default_router_kind": "mf", "routing_threshold": "0.3",
-        "strong_model": tenant.strong_model.pk, "weak_model": tenant.weak_model.pk, "duel_rate": "0",
+        "strong_model": tenant.strong_model.pk, "weak_model": tenant.weak_model.pk, "duel_rate": "0", "duel_selection": "active",
         "judge_model": "", "budget_action": "block", "active": "on", "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0",
         "api_keys-MIN_NUM_FORMS": "0", "api_keys-MAX_NUM_FORMS": "1000", "aliases-TOTAL_FORMS": "0",
         "aliases-INITIAL_FORMS": "0", "aliases-MIN_NUM_FORMS": "0", "aliases-MAX_NUM_FORMS": "1000"})
@@ -219,7 +219,7 @@ def test_threshold_changes_in_the_django_admin_are_audited_too(admin_client, see
 
 def test_a_tenants_pool_is_set_in_the_console_and_audited(staff_client, seeded):
     tenant = seeded.tenant
-    data = {"action": "settings", "default_router_kind": "mf", "duel_rate": "0", "strong_model": tenant.strong_model.pk,
+    data = {"action": "settings", "default_router_kind": "mf", "duel_rate": "0", "duel_selection": "active", "strong_model": tenant.strong_model.pk,
             "weak_model": tenant.weak_model.pk, "judge_model": "", "budget_action": "block", "active": "on",
             "pool": [tenant.strong_model.pk, tenant.weak_model.pk]}
     page = staff_client.get("/console/tenants/acme/").content.decode()

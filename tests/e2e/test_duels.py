@@ -71,7 +71,7 @@ def test_duels_are_created_at_the_tenants_rate(gateway, mf_version, celery_worke
     gateway.tenant.save()
     none = [ask_router(gateway, f"{HARD[2]} (case {i})") for i in range(5)]
     assert not Duel.objects.filter(request_id__in=none).exists()  # rate 0: never
-    gateway.tenant.duel_rate = 0.5
+    gateway.tenant.duel_rate, gateway.tenant.duel_selection = 0.5, "uniform"
     gateway.tenant.save()
     time.sleep(5.1)  # the gateway's tenant cache (ROUTERHUB_AUTH_CACHE_S) forgets the old rate
     ids = [ask_router(gateway, f"{EASY[1]} (case {i})") for i in range(40)]

@@ -132,8 +132,42 @@ def test_pool_feedback_and_duels_compare_the_served_model_with_the_next_one_up(p
     assert response.status_code == 201
     battle = Preference.objects.get(tenant=pool_gateway.tenant, source="thumbs")
     assert (battle.model_a, battle.model_b, battle.winner) == ("strong-model", "mid-model", "model_a")
-    pool_gateway.tenant.duel_rate = 1.0
+    pool_gateway.tenant.duel_rate, pool_gateway.tenant.duel_selection = 1.0, "uniform"
     pool_gateway.tenant.save()
     easy = ask(pool_gateway, EASY[4])  # answered by weak-model: its duel asks mid-model, the next one up
     duel = Duel.objects.get(request_id=easy.headers["x-routerhub-request-id"])
     assert (duel.model_a, duel.model_b) == ("mid-model", "weak-model") and duel.answer_b and not duel.answer_a
+
+
+def test_active_duels_in_a_pool_ask_the_model_the_router_is_least_sure_about(pool_gateway):
+    from feedback.models import Duel
+    from training.core.active import informative_opponent
+
+    pool_gateway.tenant.duel_rate, pool_gateway.tenant.duel_selection = 1.0, "active"
+    pool_gateway.tenant.save()
+    pool = ["strong-model", "mid-model", "weak-model"]
+    for prompt in (HARD[3], CODE[6], EASY[5]):
+        raw = ask(pool_gateway, prompt)
+        row = RoutedRequest.objects.get(pk=raw.headers["x-routerhub-request-id"])
+        duel = Duel.objects.get(request=row)
+        other = informative_opponent(served=row.served_model, ratings=row.scores, pool=pool)
+        assert {duel.model_a, duel.model_b} == {row.served_model, other} and duel.probability == 1.0
+        assert pool.index(duel.model_a) < pool.index(duel.model_b)  # model a: the more expensive one
+    # on a code prompt mid-model serves and strong-model is its near-equal: that duel, not weak-model's
+    code = Duel.objects.get(request__routed_prompt__startswith=CODE[6][:20])
+    assert (code.model_a, code.model_b) == ("strong-model", "mid-model")
+
+
+def test_the_daily_duel_budget_stops_new_duels_for_the_day(pool_gateway):
+    from feedback.models import Duel
+
+    tenant = pool_gateway.tenant
+    tenant.duel_rate, tenant.duel_budget_usd_per_day = 1.0, Decimal("0.001")
+    tenant.save()
+    first = ask(pool_gateway, HARD[3])
+    duel = Duel.objects.get(request_id=first.headers["x-routerhub-request-id"])
+    ask(pool_gateway, HARD[4])
+    assert Duel.objects.count() == 2  # the first one's fetch has cost nothing yet
+    Duel.objects.filter(pk=duel.pk).update(cost=Decimal("0.001"))  # what its fetch would have cost
+    ask(pool_gateway, HARD[5])
+    assert Duel.objects.count() == 2  # today's duels cost the budget: none more today

@@ -1,5 +1,5 @@
 """`python manage.py simulate_traffic --scores FILE --strong M --weak M --requests N --feedback-rate r
---duel-rate d --retrain-every K --json OUT --plot OUT.png`: the learning curve of the feedback loop.
+--duel-rate d --duel-selection active|uniform --retrain-every K --json OUT --plot OUT.png`: the learning curve of the feedback loop.
 
 See `routerhub.devtools.simulation`. It runs on the real parts: the gateway over HTTP (started in this
 process on a free port, or `--gateway URL`), the simulated upstream (started where the endpoints
@@ -29,6 +29,7 @@ from routerhub.gateway.registry import registry
 from routerhub.gateway.selectors import routed_prompts
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import tenant_threshold_set
+from training.core.active import SELECTIONS
 from training.core.calibration import threshold_for_strong_share
 from training.core.datasets import UnknownFormat
 from training.core.routers import TRAINABLE_KINDS
@@ -49,6 +50,8 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=None, help="Traffic requests (default: all of the traffic part).")
         parser.add_argument("--feedback-rate", type=float, default=0.5, help="Share of answers that get a thumb.")
         parser.add_argument("--duel-rate", type=float, default=0.0, help="The tenant's duel rate.")
+        parser.add_argument("--duel-selection", choices=SELECTIONS, default="active",
+                            help="Which requests the duel rate spends its duels on (training/core/active.py).")
         parser.add_argument("--retrain-every", type=int, default=100, help="Requests between training runs.")
         parser.add_argument("--json", metavar="OUT", help="Write the points here.")
         parser.add_argument("--plot", metavar="OUT.png", help="Draw the curves here.")
@@ -122,6 +125,7 @@ class Command(BaseCommand):
                                      feedback_rate=opts["feedback_rate"], concurrency=opts["concurrency"])
         result = {"config": {"scores": opts["scores"], "strong": opts["strong"], "weak": opts["weak"],
                              "feedback_rate": opts["feedback_rate"], "duel_rate": opts["duel_rate"],
+                             "duel_selection": opts["duel_selection"],
                              "retrain_every": opts["retrain_every"], "strong_share": opts["strong_share"],
                              "route_with": opts["route_with"], "seed": opts["seed"], "test_n": len(test.rows),
                              "traffic_n": len(traffic.rows), "requests_sent": 0},
@@ -227,7 +231,7 @@ class Command(BaseCommand):
             existing.delete()  # its requests, feedback, duels, preferences, versions and runs go with it
         return Tenant.objects.create(slug=opts["tenant"], name=SIM_TENANT_NAME, strong_model=strong, weak_model=weak,
                                      default_router_kind=opts["route_with"], routing_threshold=0.5,
-                                     duel_rate=opts["duel_rate"])
+                                     duel_rate=opts["duel_rate"], duel_selection=opts["duel_selection"])
 
     def _endpoints(self, opts, traffic, cleanup) -> tuple[ModelEndpoint, ModelEndpoint]:
         """The endpoints named --strong and --weak, on a simulated upstream that replays the file's answers."""
