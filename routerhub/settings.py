@@ -257,6 +257,11 @@ ROUTERHUB_OPENAI_EMBEDDING_BASE_URL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING
 ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV", "OPENAI_API_KEY")
 # Where the embedder keeps what it derives from the shipped weights (the ONNX export).
 ROUTERHUB_MODEL_CACHE_DIR = Path(os.environ.get("ROUTERHUB_MODEL_CACHE_DIR") or STATE_DIR / "models").resolve()
+# The causal-LLM router (RouteLLM's causal_llm): the model endpoint (by name) that serves the
+# classifier with log-probabilities, and how long routing waits for it before falling back. With
+# an endpoint set, training runs train (record and evaluate) causal_llm versions too.
+ROUTERHUB_CAUSAL_LLM_ENDPOINT = os.environ.get("ROUTERHUB_CAUSAL_LLM_ENDPOINT", "")
+ROUTERHUB_CAUSAL_LLM_TIMEOUT_S = float(os.environ.get("ROUTERHUB_CAUSAL_LLM_TIMEOUT_S", 2.0))
 # Training data weights (see training.selectors.battles_load and the README's evaluation tables):
 # a tenant's own battles count this many times a shared one;
 ROUTERHUB_OWN_DATA_WEIGHT = float(os.environ.get("ROUTERHUB_OWN_DATA_WEIGHT", 10))

@@ -17,7 +17,7 @@ from pathlib import Path
 from feedback.models import Preference
 from feedback.selectors import battles_load
 from feedback.store import preferences_import
-from training.core.routers import TRAINABLE_KINDS
+from training.core.routers import DEFAULT_TRAINING_KINDS
 from training.models import RouterVersion
 from training.selectors import router_version_active
 from training.services import router_fit, router_version_create, router_version_promote
@@ -28,7 +28,7 @@ DEMO_SOURCE = "routerhub-demo"
 DEMO_PARAMS = {"mf": {"epochs": 150, "batch_size": 32}}
 
 
-def demo_router_ensure(*, kinds=TRAINABLE_KINDS, log: Callable[[str], None] = print) -> list[RouterVersion]:
+def demo_router_ensure(*, kinds=DEFAULT_TRAINING_KINDS, log: Callable[[str], None] = print) -> list[RouterVersion]:
     """Train and activate a router for each of `kinds` that has no active global version; return
     the versions made (none when every kind has one)."""
     demo_only = not Preference.objects.exclude(source=DEMO_SOURCE).exists()

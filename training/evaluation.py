@@ -44,8 +44,8 @@ def evaluate_on_sets(router, sets: list[EvalSet]) -> dict:
         try:
             if eval_set.priced:
                 baselines = pool_baselines(eval_set)
-                result = pool_evaluate(router.predict_ratings(eval_set.embeddings, eval_set.models), eval_set,
-                                       baselines=baselines)
+                ratings = router.ratings_for(eval_set.embeddings, eval_set.models, eval_set.prompts)
+                result = pool_evaluate(ratings, eval_set, baselines=baselines)
                 curve = {key: [round(v, 8) for v in result["curve"][key]] for key in ("threshold", "cost", "quality")}
                 metrics = {"pool": list(eval_set.models), "n": len(eval_set.rows), "aiq": result["aiq"],
                            "cost_to_best": result["cost_to_best"],
@@ -195,7 +195,7 @@ def pool_routers_evaluate(*, pool: EvalSet, routers: list[str], train: bool, ten
                                                log=log)
         if router is None:
             continue
-        ratings = router.predict_ratings(pool.embeddings, pool.models)
+        ratings = router.ratings_for(pool.embeddings, pool.models, pool.prompts)
         metrics = pool_evaluate(ratings, pool, baselines=base, rule=rule)
         metrics["seconds"] = round(time.monotonic() - started, 1)
         result["routers"][kind] = metrics
@@ -254,7 +254,7 @@ def version_win_rates(version, *, prompts: list[str], strong: str, weak: str, te
     """P(strong wins) of a stored version on each prompt (the basis of threshold calibration)."""
     battles = _battles_for([version], tenant=tenant)
     router = router_for_version(version, battles)
-    return router.predict_win_rate(embeddings_for_texts(prompts), strong=strong, weak=weak)
+    return router.predict_win_rate(embeddings_for_texts(prompts), strong=strong, weak=weak, texts=prompts)
 
 
 def _battles_for(versions, *, tenant=None, exclude=()):

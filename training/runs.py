@@ -30,7 +30,7 @@ from routerhub.audit.services import Action, audit_record
 from routerhub.embeddings.services import embedder_get
 from routerhub.tenants.selectors import tenants_active
 from training.core.evaluation import gate_passes
-from training.core.routers import TRAINABLE_KINDS
+from training.core.routers import DEFAULT_TRAINING_KINDS
 from training.demo import DEMO_SOURCE
 from training.evaluation import evaluate_on_sets, evaluation_sets
 from training.models import RouterVersion, TrainingRun
@@ -51,7 +51,14 @@ class TrainingRunBusy(ValueError):
     """A run of this scope is already queued or running."""
 
 
-def training_run_queue(*, trigger: str = "manual", kinds=TRAINABLE_KINDS, tenant=None, actor=None,
+def training_kinds_default() -> tuple[str, ...]:
+    """What a run trains when not told: SW and MF, and causal_llm once its classifier endpoint is
+    set (ROUTERHUB_CAUSAL_LLM_ENDPOINT)."""
+    extra = ("causal_llm",) if settings.ROUTERHUB_CAUSAL_LLM_ENDPOINT else ()
+    return DEFAULT_TRAINING_KINDS + extra
+
+
+def training_run_queue(*, trigger: str = "manual", kinds=None, tenant=None, actor=None,
                        via: str = "") -> TrainingRun:
     """A queued run, sent to the training queue once the row is committed; with an audit row when
     someone (`actor`, or `via`: the CLI) asked for it. With a tenant, the run trains that tenant's
@@ -59,6 +66,7 @@ def training_run_queue(*, trigger: str = "manual", kinds=TRAINABLE_KINDS, tenant
     the global versions on the shared data. Raises TrainingRunBusy when the scope has one going."""
     from training.tasks import training_run
 
+    kinds = tuple(kinds or training_kinds_default())
     with transaction.atomic():
         busy = training_run_in_progress(tenant=tenant)
         if busy is not None:
@@ -249,7 +257,7 @@ def bootstrap_queue(*, via: str) -> TrainingRun | None:
         return None
     done = bootstrap_imported()  # one read of the earlier runs, not one per file
     new = [path for path in files if _fingerprint(path) not in done]
-    actives = [router_version_serving(kind=kind, tenant=None) for kind in TRAINABLE_KINDS]
+    actives = [router_version_serving(kind=kind, tenant=None) for kind in DEFAULT_TRAINING_KINDS]
     if not new and all(version is not None and not version.is_demo for version in actives):
         return None
     try:

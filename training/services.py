@@ -8,12 +8,15 @@ import hashlib
 from typing import Callable
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from routerhub.audit.services import Action, audit_record
 from routerhub.embeddings.services import embedder_get
-from training.core.routers import ROUTERS, Battles, Router
+from routerhub.tenants.selectors import endpoint_by_name
+from routerhub.tenants.upstream import classifier_call
+from training.core.routers import ROUTERS, Battles, CausalLLMRouter, Router
 from training.models import RouterVersion
 
 
@@ -27,7 +30,13 @@ def data_fingerprint(battles: Battles) -> str:
 
 def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
                progress: Callable[[float, str], None] | None = None) -> Router:
-    return ROUTERS[kind](**(params or {})).fit(battles, progress=progress)
+    if kind == CausalLLMRouter.kind:  # its classifier: the configured endpoint unless the params name one
+        params = {"endpoint": settings.ROUTERHUB_CAUSAL_LLM_ENDPOINT, **(params or {})}
+        if endpoint_by_name(params["endpoint"]) is None:
+            raise ValueError(f"the causal_llm router needs its classifier: ROUTERHUB_CAUSAL_LLM_ENDPOINT "
+                             f"({params['endpoint']!r}) names no model endpoint; add one (admin: Model endpoints) "
+                             "that serves RouteLLM's classifier with log-probabilities")
+    return _connected(ROUTERS[kind](**(params or {})).fit(battles, progress=progress))
 
 
 def router_for_version(version: RouterVersion, neighbors=None) -> Router:
@@ -37,7 +46,15 @@ def router_for_version(version: RouterVersion, neighbors=None) -> Router:
     artifact = bytes(version.artifact) if version.artifact else None
     if artifact and version.artifact_sha256 and hashlib.sha256(artifact).hexdigest() != version.artifact_sha256:
         raise ValueError(f"{version}: artifact checksum mismatch")
-    return ROUTERS[version.kind].restore(params, artifact, neighbors=neighbors)
+    return _connected(ROUTERS[version.kind].restore(params, artifact, neighbors=neighbors))
+
+
+def _connected(router: Router) -> Router:
+    """A router that calls out gets its call here: causal_llm its classifier endpoint, bounded by
+    ROUTERHUB_CAUSAL_LLM_TIMEOUT_S (a failure or timeout is the gateway's router fallback)."""
+    if isinstance(router, CausalLLMRouter):
+        router.attach(classifier_call(router.endpoint, timeout_s=settings.ROUTERHUB_CAUSAL_LLM_TIMEOUT_S))
+    return router
 
 
 @transaction.atomic
@@ -52,7 +69,7 @@ def router_version_create(*, router: Router, battles: Battles, data_params: dict
         model_names=list(router.models_), artifact=artifact,
         artifact_sha256=hashlib.sha256(artifact).hexdigest() if artifact else "",
         data_fingerprint=data_fingerprint(battles), data_counts=counts, metrics=metrics or {},
-        embedder=embedder_get().name,
+        embedder=embedder_get().name if router.reads_embeddings else "",
         training_run=training_run, tenant=tenant)
 
 

@@ -7,7 +7,7 @@ data set's real responses. Latency and failures are settable at start and at run
 (`POST /_sim/config`), so tests can make one model fail and watch the gateway fall back.
 
 Endpoints: `GET /v1/models`, `POST /v1/chat/completions` and the legacy `POST /v1/completions`
-(streaming and not), `POST /v1/embeddings`,
+(streaming and not; chat with `logprobs` when asked as RouteLLM's classifier), `POST /v1/embeddings`,
 `GET|POST /_sim/config`, `POST /_sim/responses`, `GET /_sim/stats`, `POST /_sim/stats/reset`.
 No Django import: it runs from `manage.py sim_upstream` or from a plain Python process.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 import threading
@@ -99,6 +100,36 @@ class SimState:
             verdict = "A" if len(answer_a.strip()) > len(answer_b.strip()) else "B"
             why = f"Assistant {verdict}'s answer is more detailed."
         return f"{why}\n\n[[{verdict}]]"
+
+
+# A stand-in for RouteLLM's causal-LLM classifier (a fine-tuned Llama-3-8B that rates how well a
+# weak model will answer, "[[1]]" to "[[5]]"): asked with RouteLLM's system prompt, the simulated
+# upstream rates the question from cues of difficulty (proof and derivation words, code, digits,
+# length) and returns the five ratings' log-probabilities. Its routing is only as good as those
+# cues: it exists so the router, the gateway and the bench can run without a GPU.
+CLASSIFIER_MARKER = "[Instruction]\nBased on the question provided below, predict the score"
+_HARD_CUES = re.compile(r"\b(prove|proof|derive|theorem|lemma|integral|step by step|algorithm|implement|function|"
+                        r"complexity|compute|calculate|solve|equation|optimi[sz]e|sql|regex|python|java\w*|rust)\b",
+                        re.IGNORECASE)
+
+
+def classifier_logprobs(question: str) -> list[float]:
+    """Log-probabilities of the ratings 1-5 for a question: lower ratings for harder-looking ones."""
+    cues = len(_HARD_CUES.findall(question)) + sum(ch.isdigit() for ch in question) / 10 + len(question) / 600
+    center = max(1.0, 4.8 - 1.3 * cues)
+    logits = [-1.5 * abs(rating - center) for rating in range(1, 6)]
+    top = max(logits)
+    norm = top + math.log(sum(math.exp(v - top) for v in logits))
+    return [v - norm for v in logits]
+
+
+def _classifier_question(messages: list[dict]) -> str | None:
+    """The question of a RouteLLM classifier request, else None."""
+    if not messages or message_text(messages[0].get("content")).find(CLASSIFIER_MARKER) != 0:
+        return None
+    user = next((message_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    match = re.search(r"\[Question\]\n(.*)\n\nPrediction:", user, re.DOTALL)
+    return match.group(1) if match else user
 
 
 _JUDGE_RE = re.compile(r"\[The Start of Assistant A's Answer\]\n(?P<a>.*?)\n\[The End of Assistant A's Answer\]"
@@ -212,7 +243,21 @@ class SimHandler(BaseHTTPRequestHandler):
         if self.state.should_fail(model):
             return self._error(config.fail_status, f"simulated upstream failure for {model}", "server_error",
                                "simulated_failure")
-        text = self.state.answer(model, messages)
+        question = None if legacy else _classifier_question(messages)
+        logprobs = None
+        if question is not None:
+            rated = classifier_logprobs(question)
+            best = max(range(5), key=lambda i: rated[i])
+            text = f"[[{best + 1}]]"
+            if body.get("logprobs"):
+                top_n = max(0, min(int(body.get("top_logprobs") or 0), 20))
+                ranked = sorted(range(5), key=lambda i: -rated[i])[:top_n]
+                logprobs = {"content": [{"token": text, "logprob": rated[best], "bytes": list(text.encode()),
+                                         "top_logprobs": [{"token": f"[[{i + 1}]]", "logprob": rated[i],
+                                                           "bytes": list(f"[[{i + 1}]]".encode())} for i in ranked]}],
+                            "refusal": None}
+        else:
+            text = self.state.answer(model, messages)
         tokens = TOKEN_PATTERN.findall(text)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
@@ -237,7 +282,7 @@ class SimHandler(BaseHTTPRequestHandler):
             "id": completion_id, "object": "chat.completion", "created": created, "model": model,
             "system_fingerprint": "sim",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": finish}],
+                         "logprobs": logprobs, "finish_reason": finish}],
             "usage": usage,
         })
 

@@ -167,7 +167,7 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,
             decision.reason = f"router has not seen {', '.join(unseen)}: strong model"
             return decision
         names = [endpoint.name for endpoint in seen]
-        choice = router.route(decision.embedding, names, target.threshold)
+        choice = router.route(decision.embedding, names, target.threshold, text=routed_prompt)
     except UnknownModel as exc:
         decision.reason = f"router has not seen the model ({exc}): strong model"
         return decision

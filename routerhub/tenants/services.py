@@ -119,6 +119,7 @@ def tenant_settings_update(*, tenant: Tenant, actor=None, via: str = "", **field
 # --- The demo: a staff user, a tenant with a key, and the canonical strong/weak pair.
 
 DEMO_EMBEDDING_MODEL = "text-embedding-3-small"
+DEMO_CLASSIFIER_MODEL = "routellm-classifier"
 DEMO_ENDPOINTS = (
     # name, USD per 1M input tokens, per 1M output tokens (list prices of the RouteLLM pair, and of
     # a third RouterBench model: the demo tenant's pool is all three)
@@ -158,6 +159,13 @@ def demo_seed(*, upstream_base_url: str, admin_user: str, admin_password: str | 
                                              "max_retries": 1})
     if made:
         created.append(f"endpoint {DEMO_EMBEDDING_MODEL}")
+    # the causal-LLM router's classifier (the simulated upstream's stand-in for RouteLLM's fine-tuned
+    # Llama-3-8B); not in the pool; ROUTERHUB_CAUSAL_LLM_ENDPOINT=routellm-classifier puts it to use
+    _, made = ModelEndpoint.objects.get_or_create(
+        name=DEMO_CLASSIFIER_MODEL, defaults={"upstream_model": DEMO_CLASSIFIER_MODEL, "base_url": upstream_base_url,
+                                              "timeout_s": 5.0, "max_retries": 0})
+    if made:
+        created.append(f"endpoint {DEMO_CLASSIFIER_MODEL}")
     tenant, made = Tenant.objects.get_or_create(
         slug="demo", defaults={"name": "Demo tenant", "strong_model": endpoints[DEMO_ENDPOINTS[0][0]],
                                "weak_model": endpoints[DEMO_ENDPOINTS[1][0]]})

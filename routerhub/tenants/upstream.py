@@ -199,3 +199,28 @@ def embed(*, endpoint: ModelEndpoint, body: dict) -> UpstreamResult:
     except (openai.APITimeoutError, openai.APIConnectionError, ValueError) as exc:
         raise UpstreamUnavailable([_failure(endpoint, exc)]) from exc
     return UpstreamResult(endpoint, response, (time.perf_counter() - started) * 1000)
+
+
+def classifier_call(endpoint_name: str, *, timeout_s: float, top_logprobs: int = 10):
+    """`complete(messages)` for the causal-LLM router (`training.core.routers.causal_llm`): a chat
+    completion at the endpoint named `endpoint_name` with log-probabilities, greedy, a few tokens,
+    bounded by `timeout_s` and never retried (routing waits on it); returns the answer's logprobs
+    content as dicts. Raises UpstreamUnavailable (no such endpoint, a failure, a timeout), which
+    the gateway turns into its router fallback."""
+    from routerhub.tenants.selectors import endpoint_by_name
+
+    def complete(messages: list[dict]) -> list[dict]:
+        endpoint = endpoint_by_name(endpoint_name)
+        if endpoint is None:
+            raise UpstreamUnavailable([f"{endpoint_name}: no such model endpoint (ROUTERHUB_CAUSAL_LLM_ENDPOINT)"])
+        body = {"model": endpoint.upstream_model, "messages": messages, "max_tokens": 6, "temperature": 0,
+                "logprobs": True, "top_logprobs": top_logprobs}
+        try:
+            response = client_for(endpoint).with_options(timeout=timeout_s, max_retries=0).post(
+                "/chat/completions", body=body, cast_to=RawResponse).json()
+        except (openai.APIError, ValueError) as exc:
+            raise UpstreamUnavailable([_failure(endpoint, exc)]) from exc
+        choice = (response.get("choices") or [{}])[0]
+        return list(((choice.get("logprobs") or {}).get("content")) or [])
+
+    return complete

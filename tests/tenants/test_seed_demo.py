@@ -19,7 +19,7 @@ def test_seed_demo_twice_creates_nothing_twice(monkeypatch, settings, tmp_path):
     call_command("seed_demo")
     first = counts()
     call_command("seed_demo")
-    assert counts() == first == (4, 1, 1, 1)  # 3 chat models and an embedding model
+    assert counts() == first == (5, 1, 1, 1)  # 3 chat models, an embedding model and the classifier
     # the demo tenant routes among a pool of three models named as RouterBench's
     assert sorted(Tenant.objects.get(slug="demo").pool.values_list("name", flat=True)) == [
         "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1", "zero-one-ai/yi-34b-chat"]

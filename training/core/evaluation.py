@@ -130,7 +130,8 @@ def router_evaluate(router: Router, eval_set: EvalSet) -> dict | None:
         return None
     if eval_set.embeddings is None:
         raise ValueError(f"evaluation set {eval_set.name!r} has no embeddings yet")
-    win_rates = router.predict_win_rate(eval_set.embeddings, strong=eval_set.strong, weak=eval_set.weak)
+    win_rates = router.predict_win_rate(eval_set.embeddings, strong=eval_set.strong, weak=eval_set.weak,
+                                        texts=eval_set.prompts)
     metrics = {key: value for key, value in evaluate_win_rates(win_rates, strong_scores, weak_scores).items()
                if key in METRIC_KEYS}
     metrics.update(n=len(eval_set.rows), strong_quality=float(np.mean(strong_scores)),

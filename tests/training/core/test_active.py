@@ -1,6 +1,6 @@
-"""Duel selection (`training.core.active`): the budget holds on average, active spends it near the
-threshold whatever the spread of the router's win rates, uniform spends it evenly, and in a pool
-the second model is the one the router is least sure about."""
+"""Duel selection (`training.core.active`): the budget holds on average, active spends it on the
+requests nearest the threshold whatever the spread of the router's win rates, uniform spends it
+evenly, and in a pool the second model is the one the router is least sure about."""
 import numpy as np
 import pytest
 
@@ -12,15 +12,25 @@ def _spend(selector, win_rates, threshold, rate):
 
 
 @pytest.mark.parametrize("spread", [0.02, 0.3])  # win rates bunched around 0.5, or spread wide
-def test_active_keeps_the_budget_and_spends_it_near_the_threshold(spread):
+@pytest.mark.parametrize("strong_share", [0.4, 0.95])  # the band moves inward near an end
+def test_active_keeps_the_budget_and_spends_it_on_the_requests_nearest_the_threshold(spread, strong_share):
     rng = np.random.default_rng(0)
     win_rates = np.clip(0.5 + spread * rng.standard_normal(6000), 0, 1)
-    threshold = float(np.quantile(win_rates, 0.6))  # 40% strong calls
+    centre = 1 - strong_share
+    threshold = float(np.quantile(win_rates, centre))
     probabilities = _spend(DuelSelector(selection="active"), win_rates, threshold, rate=0.2)
     assert probabilities.mean() == pytest.approx(0.2, abs=0.02)
     quantiles = np.searchsorted(np.sort(win_rates), win_rates) / len(win_rates)
-    near, far = np.abs(quantiles - 0.6) < 0.1, np.abs(quantiles - 0.6) > 0.3
-    assert probabilities[near].mean() > 2 * 0.2 and probabilities[far].mean() < 0.2 / 2
+    low = min(max(centre - 0.1, 0.0), 0.8)
+    inside, outside = (quantiles > low + 0.02) & (quantiles < low + 0.18), (quantiles < low - 0.02) | (
+        quantiles > low + 0.22)
+    assert probabilities[50:][inside[50:]].mean() > 0.95 and probabilities[50:][outside[50:]].mean() < 0.05
+
+
+def test_until_it_knows_enough_win_rates_it_spends_the_rate_uniformly():
+    selector = DuelSelector(min_history=10)
+    assert set(_spend(selector, np.linspace(0, 1, 10), 0.5, rate=0.3)) == {0.3}
+    assert set(_spend(selector, [0.0, 1.0], 0.5, rate=0.3)) == {0.0}  # then: far from the threshold
 
 
 def test_uniform_spends_the_rate_on_every_request_and_no_rate_spends_nothing():
@@ -36,7 +46,7 @@ def test_the_window_forgets_old_win_rates():
     _spend(selector, np.full(100, 0.9), 0.5, rate=0.1)
     _spend(selector, np.linspace(0.0, 1.0, 100), 0.5, rate=0.1)  # the 0.9s are gone
     assert len(selector._sorted) == 100 and selector._sorted == sorted(selector._sorted)
-    assert selector.informativeness(0.5, 0.5) > 0.95 > 0.5 > selector.informativeness(0.9, 0.5)
+    assert selector.in_band(0.5, 0.5, 0.1) and not selector.in_band(0.9, 0.5, 0.1)
 
 
 def test_in_a_pool_the_second_model_is_the_closest_rated_one():

@@ -88,6 +88,15 @@ class Router:
     reads_battles: ClassVar[bool] = False
     # True for routers whose scores are random draws: evaluated as the mean over several seeds.
     stochastic: ClassVar[bool] = False
+    # True for routers that read the query's text (a classifier over the prompt) rather than, or
+    # besides, its embedding: `predict_ratings` takes `texts=` (one per query row).
+    reads_text: ClassVar[bool] = False
+    # False for routers that never look at the query's embedding (causal_llm): their versions do
+    # not depend on the embedder (`RouterVersion.embedder` stays empty).
+    reads_embeddings: ClassVar[bool] = True
+    # True for the kinds a training run trains when it is not told which (`TRAINABLE_KINDS`);
+    # False for one that needs a setting first (causal_llm: its classifier endpoint).
+    trained_by_default: ClassVar[bool] = True
 
     models_: list[str]
 
@@ -103,17 +112,24 @@ class Router:
         """Whether the router can score `name` (it saw the model in training)."""
         return name in self.models_
 
-    def predict_win_rate(self, query_embeddings: np.ndarray, *, strong: str, weak: str) -> np.ndarray:
+    def ratings_for(self, query_embeddings, models: list[str], texts=None) -> np.ndarray:
+        """`predict_ratings` with the query texts for a router that reads them."""
+        if self.reads_text:
+            return self.predict_ratings(query_embeddings, models, texts=texts)
+        return self.predict_ratings(query_embeddings, models)
+
+    def predict_win_rate(self, query_embeddings: np.ndarray, *, strong: str, weak: str, texts=None) -> np.ndarray:
         """P(strong beats weak) for each query row, shape (n,)."""
-        ratings = self.predict_ratings(query_embeddings, [strong, weak])
+        ratings = self.ratings_for(query_embeddings, [strong, weak], texts)
         return 1.0 / (1.0 + np.exp(-(ratings[:, 0] - ratings[:, 1]).astype(np.float64)))
 
-    def route(self, query_embedding: np.ndarray, models: list[str], threshold: float):
+    def route(self, query_embedding: np.ndarray, models: list[str], threshold: float, *, text: str | None = None):
         """The decision for one query among `models`, ordered from the strongest (most expensive) to
-        the cheapest: a `training.core.policy.Choice`."""
+        the cheapest: a `training.core.policy.Choice`. `text`: the query, for a router that reads it."""
         from training.core.policy import choose
 
-        ratings = self.predict_ratings(np.asarray(query_embedding)[None, :], list(models))[0]
+        queries = None if query_embedding is None else np.asarray(query_embedding)[None, :]
+        ratings = self.ratings_for(queries, list(models), None if text is None else [text])[0]
         return choose(ratings, threshold)
 
     def scoped(self, **scope) -> "Router":

@@ -7,14 +7,16 @@ from django.core.management.base import BaseCommand, CommandError
 from routerhub.tenants.selectors import tenant_by_slug
 from training.core.routers import TRAINABLE_KINDS
 from training.models import TrainingRun
-from training.runs import TrainingRunBusy, training_run_queue
+from training.runs import TrainingRunBusy, training_kinds_default, training_run_queue
 
 
 class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser):
-        parser.add_argument("--kinds", default=",".join(TRAINABLE_KINDS), help="Router kinds to train (comma-separated).")
+        parser.add_argument("--kinds", default=None,
+                            help="Router kinds to train (comma-separated; default: sw,mf, and causal_llm when "
+                                 "ROUTERHUB_CAUSAL_LLM_ENDPOINT is set).")
         parser.add_argument("--tenant", default=None,
                             help="Train this tenant's own versions (shared data + its feedback) instead of the global ones.")
         parser.add_argument("--wait", action="store_true",
@@ -22,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=None, help="With --wait: give up after this many s.")
 
     def handle(self, *args, **opts):
-        kinds = [k.strip() for k in opts["kinds"].split(",") if k.strip()]
+        kinds = [k.strip() for k in (opts["kinds"] or ",".join(training_kinds_default())).split(",") if k.strip()]
         unknown = [k for k in kinds if k not in TRAINABLE_KINDS]
         if not kinds or unknown:
             raise CommandError(f"--kinds: unknown or untrainable {', '.join(unknown) or '(none)'}; use "

@@ -32,6 +32,8 @@ class Command(BaseCommand):
                                 progress=lambda fraction, message: self.stdout.write(f"  {fraction:4.0%} {message}"))
         except TypeError as exc:
             raise CommandError(f"bad hyperparameter: {exc}", returncode=2) from None
+        except ValueError as exc:  # e.g. causal_llm without its classifier endpoint
+            raise CommandError(str(exc), returncode=2) from None
         version = router_version_create(router=router, battles=battles, data_params=data_params)
         if opts["activate"]:
             version = router_version_promote(version=version, via="cli: train_router --activate")
