@@ -59,13 +59,17 @@ _selectors: dict[tuple[int, str], DuelSelector] = {}
 _selectors_lock = threading.Lock()
 
 
-def duel_selector(tenant) -> DuelSelector:
-    """The process's duel selector for `tenant` (its window of recent win rates), one per selection."""
+def duel_selector(tenant, version_id: int | None) -> DuelSelector:
+    """The process's duel selector for `tenant` under one router version (its window of recent win
+    rates: another version's win rates are on another scale), one per selection."""
     key = (tenant.pk, tenant.duel_selection)
     selector = _selectors.get(key)
-    if selector is None:
+    if selector is None or selector.version_id != version_id:
         with _selectors_lock:
-            selector = _selectors.setdefault(key, DuelSelector(selection=tenant.duel_selection))
+            selector = _selectors.get(key)
+            if selector is None or selector.version_id != version_id:
+                selector = _selectors[key] = DuelSelector(selection=tenant.duel_selection)
+                selector.version_id = version_id
     return selector
 
 
@@ -80,7 +84,7 @@ def duel_maybe_create(*, request) -> Duel | None:
     tenant = request.tenant
     if not request.router_kind or request.fallback or not request.answer or tenant.duel_rate <= 0:
         return None
-    probability = duel_selector(tenant).probability(win_rate=request.win_rate, threshold=request.threshold,
+    probability = duel_selector(tenant, request.router_version_id).probability(win_rate=request.win_rate, threshold=request.threshold,
                                                     rate=tenant.duel_rate)
     if not duel_sampled(request_id=request.pk, rate=probability) or _over_daily_budget(tenant):
         return None

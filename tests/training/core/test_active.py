@@ -24,7 +24,7 @@ def test_active_keeps_the_budget_and_spends_it_on_the_requests_nearest_the_thres
     low = min(max(centre - 0.1, 0.0), 0.8)
     inside, outside = (quantiles > low + 0.02) & (quantiles < low + 0.18), (quantiles < low - 0.02) | (
         quantiles > low + 0.22)
-    assert probabilities[50:][inside[50:]].mean() > 0.95 and probabilities[50:][outside[50:]].mean() < 0.05
+    assert probabilities[50:][inside[50:]].mean() > 0.9 and probabilities[50:][outside[50:]].mean() < 0.05
 
 
 def test_until_it_knows_enough_win_rates_it_spends_the_rate_uniformly():
@@ -59,3 +59,11 @@ def test_in_a_pool_the_second_model_is_the_closest_rated_one():
 def test_an_unknown_selection_is_refused():
     with pytest.raises(ValueError, match="unknown duel selection"):
         DuelSelector(selection="greedy")
+
+
+def test_traffic_drifting_into_the_band_does_not_overspend_the_budget():
+    rng = np.random.default_rng(1)
+    selector = DuelSelector(window=1000)
+    _spend(selector, rng.uniform(0, 1, 1000), 0.5, rate=0.2)  # the window: win rates spread out
+    drifted = _spend(selector, rng.uniform(0.45, 0.55, 500), 0.5, rate=0.2)  # now all near the threshold
+    assert drifted.mean() <= 0.2 + 0.02
