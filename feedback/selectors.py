@@ -19,7 +19,7 @@ HOLDOUT_PREFIX = "holdout:"
 def battles_load(*, tenant_id: int | None = None, own_weight: float | None = None,
                  shared_judged_weight: float | None = None, judged_weight: float | None = None,
                  source_weights: dict | None = None, exclude_prompt_sha256=(), holdout_source: str | None = None,
-                 max_created=None) -> Battles:
+                 max_created=None, with_texts: bool = False) -> Battles:
     """Stored battles as arrays: the shared ones (no tenant) plus `tenant_id`'s own.
 
     Weights (multiplied; 0 leaves a battle out; `training.core.labels.battle_weight`):
@@ -31,6 +31,7 @@ def battles_load(*, tenant_id: int | None = None, own_weight: float | None = Non
     - `source_weights[source]` (default 1).
     Prompts in `exclude_prompt_sha256` are left out (evaluation decontamination). Battles that
     `evaluate_router --holdout` stored (source `holdout:…`) are left out unless `holdout_source` names them.
+    `with_texts`: the prompts' texts too (`Battles.prompt_texts`), for routers that train on them.
     """
     own_weight = settings.ROUTERHUB_OWN_DATA_WEIGHT if own_weight is None else own_weight
     if shared_judged_weight is None:
@@ -55,11 +56,14 @@ def battles_load(*, tenant_id: int | None = None, own_weight: float | None = Non
             kept.append((prompt_id, model_a, model_b, OUTCOME[winner], weight, source))
     prompt_ids = sorted({row[0] for row in kept})
     position = {pid: i for i, pid in enumerate(prompt_ids)}
-    vectors = dict(PreferencePrompt.objects.filter(id__in=prompt_ids).values_list("id", "embedding"))
-    embeddings = (np.stack([np.asarray(vectors[pid], dtype=np.float32) for pid in prompt_ids])
+    fields = ("id", "embedding", "text") if with_texts else ("id", "embedding")
+    stored = {row[0]: row[1:] for row in PreferencePrompt.objects.filter(id__in=prompt_ids).values_list(*fields)}
+    embeddings = (np.stack([np.asarray(stored[pid][0], dtype=np.float32) for pid in prompt_ids])
                   if prompt_ids else np.zeros((0, 0), dtype=np.float32))
     battles = Battles.from_records(embeddings, [position[r[0]] for r in kept], [r[1] for r in kept],
                                    [r[2] for r in kept], [r[3] for r in kept], weight=[r[4] for r in kept])
+    if with_texts:
+        battles.prompt_texts = [stored[pid][1] for pid in prompt_ids]
     battles.meta["counts"] = {"by_source": dict(Counter(r[5] for r in kept))}
     battles.meta["params"] = {"own_weight": own_weight, "shared_judged_weight": shared_judged_weight,
                               "judged_weight": judged_weight, "source_weights": source_weights}

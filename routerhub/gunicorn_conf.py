@@ -13,6 +13,9 @@ envfile_load()  # before the defaults below, so `.env` can set them
 # Web workers serve many requests at once: one thread per embedding call uses the cores better
 # than two (README, gateway figures). Set ROUTERHUB_EMBEDDING_THREADS to override.
 os.environ.setdefault("ROUTERHUB_EMBEDDING_THREADS", "1")
+# likewise torch's and the BLAS's own thread pools (the bert router's encoder pass, numpy): many
+# requests at once share the cores better one thread each
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # no request waits on one database statement for longer than this (routerhub.settings)
 os.environ.setdefault("ROUTERHUB_DB_STATEMENT_TIMEOUT_MS", "15000")
 

@@ -257,6 +257,9 @@ ROUTERHUB_OPENAI_EMBEDDING_BASE_URL = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING
 ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV = os.environ.get("ROUTERHUB_OPENAI_EMBEDDING_API_KEY_ENV", "OPENAI_API_KEY")
 # Where the embedder keeps what it derives from the shipped weights (the ONNX export).
 ROUTERHUB_MODEL_CACHE_DIR = Path(os.environ.get("ROUTERHUB_MODEL_CACHE_DIR") or STATE_DIR / "models").resolve()
+# What a training run trains when not told (comma-separated): sw and mf; add bert to fine-tune the
+# BERT classifier in every run too (a few minutes of CPU each).
+ROUTERHUB_TRAINING_KINDS = [k.strip() for k in os.environ.get("ROUTERHUB_TRAINING_KINDS", "").split(",") if k.strip()]
 # The causal-LLM router (RouteLLM's causal_llm): the model endpoint (by name) that serves the
 # classifier with log-probabilities, and how long routing waits for it before falling back. With
 # an endpoint set, training runs train (record and evaluate) causal_llm versions too.

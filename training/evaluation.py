@@ -212,7 +212,8 @@ def _training_battles(eval_set: EvalSet, result: dict, *, routers, train: bool, 
     if not (train or any(ROUTERS[kind].reads_battles for kind in routers)):
         return None
     exclude = {text_sha256(p) for p in eval_set.prompts}  # never train on a test prompt
-    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude, **(data_params or {}))
+    battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=exclude,
+                           with_texts=train and any(ROUTERS[kind].reads_text for kind in routers), **(data_params or {}))
     result["train"] = {"battles": len(battles), "prompts": len(battles.prompt_embeddings),
                        "models": len(battles.models), "by_source": battles.meta["counts"]["by_source"],
                        "weights": battles.meta["params"]}

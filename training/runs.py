@@ -30,7 +30,7 @@ from routerhub.audit.services import Action, audit_record
 from routerhub.embeddings.services import embedder_get
 from routerhub.tenants.selectors import tenants_active
 from training.core.evaluation import gate_passes
-from training.core.routers import DEFAULT_TRAINING_KINDS
+from training.core.routers import DEFAULT_TRAINING_KINDS, ROUTERS
 from training.demo import DEMO_SOURCE
 from training.evaluation import evaluate_on_sets, evaluation_sets
 from training.models import RouterVersion, TrainingRun
@@ -52,10 +52,13 @@ class TrainingRunBusy(ValueError):
 
 
 def training_kinds_default() -> tuple[str, ...]:
-    """What a run trains when not told: SW and MF, and causal_llm once its classifier endpoint is
-    set (ROUTERHUB_CAUSAL_LLM_ENDPOINT)."""
-    extra = ("causal_llm",) if settings.ROUTERHUB_CAUSAL_LLM_ENDPOINT else ()
-    return DEFAULT_TRAINING_KINDS + extra
+    """What a run trains when not told: ROUTERHUB_TRAINING_KINDS (SW and MF unless set; add bert
+    to fine-tune the BERT classifier too), and causal_llm once its classifier endpoint is set
+    (ROUTERHUB_CAUSAL_LLM_ENDPOINT)."""
+    kinds = tuple(settings.ROUTERHUB_TRAINING_KINDS or DEFAULT_TRAINING_KINDS)
+    if settings.ROUTERHUB_CAUSAL_LLM_ENDPOINT and "causal_llm" not in kinds:
+        kinds += ("causal_llm",)
+    return kinds
 
 
 def training_run_queue(*, trigger: str = "manual", kinds=None, tenant=None, actor=None,
@@ -152,6 +155,7 @@ def _train_evaluate_promote(run: TrainingRun, progress: _Progress) -> None:
     # the demo set (training/demo.py) only stands in until real preferences are stored
     real_data = Preference.objects.exclude(source=DEMO_SOURCE).exists()
     battles = battles_load(tenant_id=tenant_id, exclude_prompt_sha256=holdout_shas,
+                           with_texts=any(ROUTERS[kind].reads_text for kind in run.kinds),
                            source_weights={DEMO_SOURCE: 0.0} if real_data else None)
     if len(battles) == 0:
         raise ValueError("no stored preferences to train on: import some first (python manage.py "

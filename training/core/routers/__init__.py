@@ -5,6 +5,7 @@ Everything else asks a class what it needs (`stores_artifact`, `reads_battles`, 
 and calls the contract (`fit`, `predict_ratings`, `route`, `restore`).
 """
 from training.core.routers.base import Battles, Router, UnknownModel
+from training.core.routers.bert import BertRouter
 from training.core.routers.causal_llm import CausalLLMRouter
 from training.core.routers.mf import MFRouter
 from training.core.routers.random import RandomRouter
@@ -14,6 +15,7 @@ ROUTERS: dict[str, type[Router]] = {
     "sw": SWRankingRouter,
     "mf": MFRouter,
     "random": RandomRouter,
+    "bert": BertRouter,
     "causal_llm": CausalLLMRouter,
 }
 ROUTER_KINDS = tuple(ROUTERS)
@@ -24,5 +26,5 @@ TRAINABLE_KINDS = tuple(kind for kind, cls in ROUTERS.items() if not cls.stochas
 DEFAULT_TRAINING_KINDS = tuple(kind for kind in TRAINABLE_KINDS if ROUTERS[kind].trained_by_default)
 
 __all__ = ["ROUTERS", "ROUTER_KINDS", "TRAINABLE_KINDS", "DEFAULT_TRAINING_KINDS", "Battles", "Router", "UnknownModel",
-           "CausalLLMRouter", "MFRouter",
+           "BertRouter", "CausalLLMRouter", "MFRouter",
            "RandomRouter", "SWRankingRouter", "sw_win_rate_from_neighbors"]

@@ -40,6 +40,7 @@ class Battles:
     models: list[str]
     weight: np.ndarray | None = None  # (N,) float, default 1
     meta: dict = field(default_factory=dict)
+    prompt_texts: list[str] | None = None  # (P,) the prompts themselves, for routers that train on text
 
     def __post_init__(self):
         self.prompt_embeddings = np.asarray(self.prompt_embeddings, dtype=np.float32)

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feedback.selectors import battles_load
 from feedback.store import preference_prompts_reembed
-from training.core.routers import TRAINABLE_KINDS
+from training.core.routers import ROUTERS, TRAINABLE_KINDS
 from training.management.commands.evaluate_router import parse_params, parse_source_weights
 from training.services import router_fit, router_version_create, router_version_promote
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         source_weights = parse_source_weights(opts["source_weight"])
         data_params = {"source_weights": source_weights} if source_weights else {}
         preference_prompts_reembed(progress=True)
-        battles = battles_load(**data_params)
+        battles = battles_load(with_texts=ROUTERS[kind].reads_text, **data_params)
         if len(battles) == 0:
             raise CommandError("no stored preferences to train on: run import_preferences first", returncode=2)
         self.stdout.write(f"training {kind} on {len(battles)} battles, {len(battles.prompt_embeddings)} prompts, "
