@@ -176,3 +176,76 @@ def plot_curves(result: dict, path: str) -> None:
 def reload_wait() -> None:
     """Let web processes pick up a promotion or a threshold change (their reload period)."""
     time.sleep(max(settings.ROUTERHUB_ROUTER_RELOAD_S, settings.ROUTERHUB_AUTH_CACHE_S) + 0.5)
+
+
+# --- comparing duel selection rules (`simulate_traffic --duel-selection active,uniform --seeds 0,1,2`)
+def label_curve(result: dict, router: str) -> list[tuple[int, float]]:
+    """(duel labels so far, APGR on the test part) after each retrain of one simulation."""
+    return [(int(p["duel_labels"]), float(p["apgr"])) for p in result["points"] if p["router"] == router]
+
+
+def apgr_at(curve: list[tuple[int, float]], labels: int) -> float | None:
+    """APGR after `labels` labels, interpolated between retrains; None past the curve's end."""
+    if not curve or labels > curve[-1][0]:
+        return None
+    xs, ys = zip(*curve)
+    return float(np.interp(labels, xs, ys))
+
+
+def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
+    """The label count of the first retrain at or above `target` APGR; None if none got there."""
+    return next((labels for labels, apgr in curve if apgr >= target), None)
+
+
+def selection_comparison(results: list[dict], *, router: str, checkpoints, target: float) -> dict:
+    """Per duel selection rule, over its runs (seeds): mean and spread of APGR at each label count,
+    and the labels each run needed to reach `target`."""
+    out = {"router": router, "checkpoints": list(checkpoints), "target": target, "selections": {}}
+    by_rule: dict[str, list[dict]] = {}
+    for result in results:
+        by_rule.setdefault(result["config"]["duel_selection"], []).append(result)
+    for rule, runs in by_rule.items():
+        curves = [label_curve(run, router) for run in runs]
+        at = {}
+        for n in checkpoints:
+            values = [v for v in (apgr_at(curve, n) for curve in curves) if v is not None]
+            at[str(n)] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": len(values)}
+                          if len(values) == len(curves) else None)
+        out["selections"][rule] = {"runs": len(runs), "seeds": [run["config"]["seed"] for run in runs], "at": at,
+                                   "labels_to_target": [labels_to_reach(curve, target) for curve in curves],
+                                   "final": [curve[-1] if curve else None for curve in curves]}
+    return out
+
+
+def plot_selection_comparison(results: list[dict], comparison: dict, path: str) -> None:
+    """Each rule's APGR against labels: every run thin, the mean at the checkpoints thick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
+    colors = dict(zip(comparison["selections"], ("tab:green", "tab:grey", "tab:purple")))
+    for result in results:
+        rule = result["config"]["duel_selection"]
+        curve = label_curve(result, comparison["router"])
+        ax.plot(*zip(*curve), color=colors[rule], alpha=0.3, linewidth=1)
+    for rule, row in comparison["selections"].items():
+        points = [(int(n), v["mean"], v["std"]) for n, v in row["at"].items() if v]
+        if points:
+            xs, means, stds = zip(*points)
+            ax.errorbar(xs, means, yerr=stds, color=colors[rule], marker="o", linewidth=2, capsize=3,
+                        label=f"{rule} ({row['runs']} seeds)")
+    random = results[0].get("random")
+    if random:
+        ax.axhline(random["apgr"], color="black", linestyle="--", linewidth=1, label="random")
+    config = results[0]["config"]
+    ax.set_xlabel("duel labels")
+    ax.set_ylabel(f"{comparison['router'].upper()} APGR on the test part")
+    ax.set_title(f"{config['scores'].rsplit('/', 1)[-1]}: duel rate {config['duel_rate']:g}, "
+                 f"test n={config['test_n']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -42,3 +42,11 @@ def test_one_simulation_per_tenant_at_a_time(sim):
                          "--weak", WEAK)
     assert caught.value.returncode == 2 and "another simulate_traffic" in str(caught.value)
     assert not Tenant.objects.filter(slug="simulation").exists()
+
+
+@pytest.mark.parametrize("bad", [["--duel-selection", "greedy"], ["--seeds", "0,x"], ["--checkpoints", "a"]])
+def test_simulate_traffic_rejects_bad_comparison_arguments(bad):
+    with pytest.raises(CommandError) as caught:
+        call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
+                     "--weak", WEAK, *bad)
+    assert caught.value.returncode == 2

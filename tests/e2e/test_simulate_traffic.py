@@ -62,3 +62,29 @@ def test_simulate_traffic_on_the_fixture_has_one_point_per_retrain(celery_worker
     assert promoted.count() == 2 * runs.count()  # SW and MF after each run
     assert set(promoted.values_list("actor_name", flat=True)) <= {"simulate_traffic"} | {
         f"training run {run.pk}" for run in runs}
+
+
+@pytest.mark.slow
+def test_simulate_traffic_compares_duel_selection_rules_over_seeds(celery_worker_process, sim, tmp_path):
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
+    for name in (STRONG, WEAK):
+        ModelEndpoint.objects.create(name=name, upstream_model=name, base_url=sim, max_retries=0, timeout_s=10,
+                                     input_price_per_mtok=Decimal("1"))
+    out, plot = tmp_path / "compare.json", tmp_path / "compare.png"
+    call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
+                 "--weak", WEAK, "--requests", "20", "--feedback-rate", "0", "--duel-rate", "0.5",
+                 "--duel-selection", "active,uniform", "--seeds", "0,1", "--kinds", "sw", "--route-with", "sw",
+                 "--retrain-every", "10", "--checkpoints", "2,5", "--target-apgr", "0.5", "--json", str(out),
+                 "--plot", str(plot), "--run-timeout", "240")
+    result = json.loads(out.read_text())
+    runs = result["runs"]
+    assert [(r["config"]["seed"], r["config"]["duel_selection"]) for r in runs] == [
+        (0, "active"), (0, "uniform"), (1, "active"), (1, "uniform")]
+    # the same traffic and test part for both rules of a seed
+    assert runs[0]["config"]["test_n"] == runs[1]["config"]["test_n"] and runs[0]["random"] == runs[1]["random"]
+    comparison = result["comparison"]
+    assert set(comparison["selections"]) == {"active", "uniform"} and comparison["checkpoints"] == [2, 5]
+    for row in comparison["selections"].values():
+        assert row["runs"] == 2 and len(row["labels_to_target"]) == 2 and set(row["at"]) == {"2", "5"}
+    assert all(r["counters"]["thumbs"] == 0 and r["counters"]["duel_labels"] > 0 for r in runs)
+    assert plot.stat().st_size > 10_000

@@ -147,7 +147,7 @@ class BertRouter(Router):
                 loss.backward()
                 optimizer.step()
                 step += 1
-                running.append(float(loss))
+                running.append(loss.item())
                 if progress and (step % 20 == 0 or step == steps):
                     progress(step / steps, f"epoch {epoch + 1}/{self.epochs} step {step}/{steps} "
                                            f"loss {np.mean(running[-20:]):.4f}")

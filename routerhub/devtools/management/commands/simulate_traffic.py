@@ -50,8 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=None, help="Traffic requests (default: all of the traffic part).")
         parser.add_argument("--feedback-rate", type=float, default=0.5, help="Share of answers that get a thumb.")
         parser.add_argument("--duel-rate", type=float, default=0.0, help="The tenant's duel rate.")
-        parser.add_argument("--duel-selection", choices=SELECTIONS, default="active",
-                            help="Which requests the duel rate spends its duels on (training/core/active.py).")
+        parser.add_argument("--duel-selection", default="active",
+                            help="Which requests the duel rate spends its duels on (training/core/active.py): "
+                                 f"{' or '.join(SELECTIONS)}; several, comma-separated, to compare them.")
         parser.add_argument("--retrain-every", type=int, default=100, help="Requests between training runs.")
         parser.add_argument("--json", metavar="OUT", help="Write the points here.")
         parser.add_argument("--plot", metavar="OUT.png", help="Draw the curves here.")
@@ -63,6 +64,13 @@ class Command(BaseCommand):
         parser.add_argument("--kinds", default=",".join(TRAINABLE_KINDS), help="Router kinds each run trains.")
         parser.add_argument("--tenant", default="simulation", help="Slug of the simulation's own tenant (reset).")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seeds", default=None,
+                            help="Comma-separated seeds: one simulation per seed (and per duel selection), then "
+                                 "the comparison at equal label counts (mean and spread over the seeds).")
+        parser.add_argument("--checkpoints", default="100,300,1000",
+                            help="Label counts the comparison reads APGR at (interpolated on each curve).")
+        parser.add_argument("--target-apgr", type=float, default=0.6,
+                            help="The comparison also says how many labels each run needed to reach this APGR.")
         parser.add_argument("--concurrency", type=int, default=4)
         parser.add_argument("--gateway", metavar="URL", help="A running gateway's /v1 URL on this database.")
         parser.add_argument("--run-timeout", type=float, default=3600, help="Give up on a training run after this.")
@@ -85,17 +93,33 @@ class Command(BaseCommand):
             eval_set = eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
         except UnknownFormat as exc:
             raise CommandError(str(exc), returncode=2) from None
-        traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=opts["seed"],
-                                           requests=opts["requests"], test_size=opts["test_size"])
-        if not traffic.rows or len(test.rows) < 10:
-            raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for testing "
-                               "(need at least 1 and 10)", returncode=2)
-        cleanup: list = []
+        selections = [s.strip() for s in opts["duel_selection"].split(",") if s.strip()]
+        if not selections or any(s not in SELECTIONS for s in selections):
+            raise CommandError(f"--duel-selection: {' and/or '.join(SELECTIONS)}", returncode=2)
         try:
-            result = self._simulate(opts, kinds, traffic, test, cleanup)
-        finally:
-            for stop in reversed(cleanup):
-                stop()
+            seeds = [int(s) for s in opts["seeds"].split(",")] if opts["seeds"] else [opts["seed"]]
+            checkpoints = [int(c) for c in opts["checkpoints"].split(",")]
+        except ValueError:
+            raise CommandError("--seeds and --checkpoints are comma-separated integers", returncode=2) from None
+        results = []
+        for seed in seeds:
+            traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
+                                               requests=opts["requests"], test_size=opts["test_size"])
+            if not traffic.rows or len(test.rows) < 10:
+                raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for testing "
+                                   "(need at least 1 and 10)", returncode=2)
+            for selection in selections:
+                cleanup: list = []
+                try:
+                    results.append(self._simulate({**opts, "seed": seed, "duel_selection": selection}, kinds,
+                                                  traffic, test, cleanup))
+                finally:
+                    for stop in reversed(cleanup):
+                        stop()
+        if len(results) > 1:
+            self._compare(results, opts, checkpoints)
+            return
+        result = results[0]
         if opts["json"]:
             Path(opts["json"]).write_text(json.dumps(result, indent=1))
             self.stdout.write(f"points written to {opts['json']}")
@@ -103,6 +127,25 @@ class Command(BaseCommand):
             from routerhub.devtools.simulation import plot_curves
 
             plot_curves(result, opts["plot"])
+            self.stdout.write(f"plot written to {opts['plot']}")
+
+    def _compare(self, results: list[dict], opts, checkpoints: list[int]) -> None:
+        """The selection rules at equal label counts over the seeds: printed, and to --json / --plot."""
+        from routerhub.devtools.simulation import plot_selection_comparison, selection_comparison
+
+        comparison = selection_comparison(results, router=opts["route_with"], checkpoints=checkpoints,
+                                          target=opts["target_apgr"])
+        for selection, row in comparison["selections"].items():
+            cells = [f"{n} labels: " + (f"{row['at'][str(n)]['mean']:.3f} ± {row['at'][str(n)]['std']:.3f}"
+                                        if row["at"][str(n)] else "-") for n in checkpoints]
+            reached = row["labels_to_target"]
+            self.stdout.write(f"{selection} ({row['runs']} runs): APGR after " + "; ".join(cells)
+                              + f"; labels to reach {opts['target_apgr']:g}: {reached}")
+        if opts["json"]:
+            Path(opts["json"]).write_text(json.dumps({"comparison": comparison, "runs": results}, indent=1))
+            self.stdout.write(f"comparison written to {opts['json']}")
+        if opts["plot"]:
+            plot_selection_comparison(results, comparison, opts["plot"])
             self.stdout.write(f"plot written to {opts['plot']}")
 
     # --- the parts
