@@ -16,7 +16,7 @@ from routerhub.audit.services import Action, audit_record
 from routerhub.embeddings.services import embedder_get
 from routerhub.tenants.selectors import endpoint_by_name
 from routerhub.tenants.upstream import classifier_call
-from training.core.routers import ROUTERS, Battles, CausalLLMRouter, Router
+from training.core.routers import ROUTERS, Battles, Router
 from training.models import RouterVersion
 
 
@@ -30,7 +30,7 @@ def data_fingerprint(battles: Battles) -> str:
 
 def router_fit(*, kind: str, battles: Battles, params: dict | None = None,
                progress: Callable[[float, str], None] | None = None) -> Router:
-    if kind == CausalLLMRouter.kind:  # its classifier: the configured endpoint unless the params name one
+    if ROUTERS[kind].calls_endpoint:  # causal_llm's classifier: the configured endpoint unless params name one
         params = {"endpoint": settings.ROUTERHUB_CAUSAL_LLM_ENDPOINT, **(params or {})}
         if endpoint_by_name(params["endpoint"]) is None:
             raise ValueError(f"the causal_llm router needs its classifier: ROUTERHUB_CAUSAL_LLM_ENDPOINT "
@@ -52,7 +52,7 @@ def router_for_version(version: RouterVersion, neighbors=None) -> Router:
 def _connected(router: Router) -> Router:
     """A router that calls out gets its call here: causal_llm its classifier endpoint, bounded by
     ROUTERHUB_CAUSAL_LLM_TIMEOUT_S (a failure or timeout is the gateway's router fallback)."""
-    if isinstance(router, CausalLLMRouter):
+    if router.calls_endpoint:
         router.attach(classifier_call(router.endpoint, timeout_s=settings.ROUTERHUB_CAUSAL_LLM_TIMEOUT_S))
     return router
 

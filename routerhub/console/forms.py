@@ -4,6 +4,7 @@ from routerhub.console.selectors import PERIODS
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from training.core.routers import ROUTER_KINDS, TRAINABLE_KINDS
+from training.runs import training_kinds_default
 
 
 class PeriodForm(forms.Form):
@@ -65,7 +66,8 @@ class RequestFilterForm(forms.Form):
 class RetrainForm(forms.Form):
     tenant = forms.ModelChoiceField(Tenant.objects.all(), required=False, empty_label="global (shared data)",
                                     to_field_name="slug")
-    kinds = forms.MultipleChoiceField(choices=[(k, k.upper()) for k in TRAINABLE_KINDS], initial=list(TRAINABLE_KINDS),
+    kinds = forms.MultipleChoiceField(choices=[(k, k.upper()) for k in TRAINABLE_KINDS],
+                                      initial=lambda: list(training_kinds_default()),
                                       widget=forms.CheckboxSelectMultiple)
 
 

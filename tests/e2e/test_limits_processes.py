@@ -18,7 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_rate_limit_holds_across_two_web_processes(sim):
     tenant = make_tenant("acme", sim, rate_limit_rpm=10)
     key = api_key_create(tenant=tenant, name="k").raw_key
-    servers = [gunicorn_start(), gunicorn_start()]
+    # a generous wait for an upstream slot: this test is about the limiter, not the thread reserve
+    servers = [gunicorn_start(ROUTERHUB_UPSTREAM_SLOT_WAIT_S="10") for _ in range(2)]
     try:
         def send(i: int) -> int:
             url = servers[i % 2][1]

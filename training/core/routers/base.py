@@ -98,6 +98,9 @@ class Router:
     # True for the kinds a training run trains when it is not told which (`TRAINABLE_KINDS`);
     # False for one that needs a setting first (causal_llm: its classifier endpoint).
     trained_by_default: ClassVar[bool] = True
+    # True for routers that ask a model endpoint when they score (causal_llm's classifier): they
+    # have an `endpoint` (its name) and take the call with `attach(complete)`.
+    calls_endpoint: ClassVar[bool] = False
 
     models_: list[str]
 

@@ -95,6 +95,7 @@ class CausalLLMRouter(Router):
     reads_text: ClassVar[bool] = True
     reads_embeddings: ClassVar[bool] = False
     trained_by_default: ClassVar[bool] = False
+    calls_endpoint: ClassVar[bool] = True
 
     def __init__(self, endpoint: str = "", score_threshold: int = 4, clip: float = 1e-4):
         if score_threshold not in RATINGS:

@@ -32,7 +32,7 @@ from routerhub.tenants.services import tenant_threshold_set
 from training.core.active import SELECTIONS
 from training.core.calibration import threshold_for_strong_share
 from training.core.datasets import UnknownFormat
-from training.core.routers import TRAINABLE_KINDS
+from training.core.routers import DEFAULT_TRAINING_KINDS, TRAINABLE_KINDS
 from training.evaluation import version_win_rates, versions_evaluate
 from training.models import TrainingRun
 from training.runs import training_run_queue
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         parser.add_argument("--strong-share", type=float, default=0.5,
                             help="Routing threshold calibrated to this strong-call share after each retrain.")
         parser.add_argument("--route-with", choices=TRAINABLE_KINDS, default="mf", help="The tenant's router kind.")
-        parser.add_argument("--kinds", default=",".join(TRAINABLE_KINDS), help="Router kinds each run trains.")
+        parser.add_argument("--kinds", default=",".join(DEFAULT_TRAINING_KINDS), help="Router kinds each run trains.")
         parser.add_argument("--tenant", default="simulation", help="Slug of the simulation's own tenant (reset).")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--seeds", default=None,
