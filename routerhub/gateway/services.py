@@ -158,6 +158,17 @@ class Outcome:
     stream: Iterator[bytes] | None = None
 
 
+def _upstream_failed(call, exc: UpstreamClientError | UpstreamUnavailable, *, failed: str) -> Outcome:
+    """The logged outcome of a failed upstream call: the upstream's own 4xx when the request was at
+    fault, else a 502 `upstream_unavailable` whose message starts with `failed`."""
+    if isinstance(exc, UpstreamClientError):
+        call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
+        return Outcome(exc.status_code, call.headers, body=exc.body)
+    message = f"{failed}: " + "; ".join(exc.errors)
+    call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
+    return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
+
+
 def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     """Route `request`, call the upstream (with fallback), log, and say what to answer.
     Raises ApiError for a bad model name (the caller logs it as a client error)."""
@@ -182,13 +193,8 @@ def chat_completion(call: GatewayCall, request: ChatRequest) -> Outcome:
     try:
         result = complete(endpoints=endpoints, messages=request.messages, extra=request.extra, stream=request.stream,
                           legacy=call.operation == "completions")
-    except UpstreamClientError as exc:
-        call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
-        return Outcome(exc.status_code, call.headers, body=exc.body)
-    except UpstreamUnavailable as exc:
-        message = "Every upstream model failed: " + "; ".join(exc.errors)
-        call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
-        return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
+    except (UpstreamClientError, UpstreamUnavailable) as exc:
+        return _upstream_failed(call, exc, failed="Every upstream model failed")
     else:
         if request.stream:
             streaming = True  # the relay gives the slot back when the stream ends
@@ -253,13 +259,8 @@ def embeddings_create(call: GatewayCall, body: dict) -> Outcome:
         return _overloaded(call)
     try:
         result = embed(endpoint=target.endpoint, body=body)
-    except UpstreamClientError as exc:
-        call.log(status=Status.CLIENT_ERROR, http_status=exc.status_code, error=f"upstream: {exc}"[:2000])
-        return Outcome(exc.status_code, call.headers, body=exc.body)
-    except UpstreamUnavailable as exc:
-        message = "The embedding model failed: " + "; ".join(exc.errors)
-        call.log(status=Status.UPSTREAM_ERROR, http_status=502, error=message[:2000])
-        return Outcome(502, call.headers, body=error_body(message, type="upstream_error", code="upstream_unavailable"))
+    except (UpstreamClientError, UpstreamUnavailable) as exc:
+        return _upstream_failed(call, exc, failed="The embedding model failed")
     finally:
         release()
     response = result.response if isinstance(result.response, dict) else {}
