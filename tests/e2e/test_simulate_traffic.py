@@ -22,12 +22,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 STRONG, WEAK = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
 
 
-@pytest.mark.slow
-def test_simulate_traffic_on_the_fixture_has_one_point_per_retrain(celery_worker_process, sim, tmp_path):
+@pytest.fixture
+def pair_on_sim(sim):
+    """The shared data (the cold start) and the file's pair as endpoints on the simulated upstream."""
     preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # the shared data: the cold start
     for name in (STRONG, WEAK):
         ModelEndpoint.objects.create(name=name, upstream_model=name, base_url=sim, max_retries=0, timeout_s=10,
                                      input_price_per_mtok=Decimal("1"))
+    return sim
+
+
+@pytest.mark.slow
+def test_simulate_traffic_on_the_fixture_has_one_point_per_retrain(celery_worker_process, pair_on_sim, tmp_path):
     out, plot = tmp_path / "curve.json", tmp_path / "curve.png"
     call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
                  "--weak", WEAK, "--requests", "20", "--feedback-rate", "1", "--duel-rate", "0.5",
@@ -65,11 +71,7 @@ def test_simulate_traffic_on_the_fixture_has_one_point_per_retrain(celery_worker
 
 
 @pytest.mark.slow
-def test_simulate_traffic_compares_duel_selection_rules_over_seeds(celery_worker_process, sim, tmp_path):
-    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")
-    for name in (STRONG, WEAK):
-        ModelEndpoint.objects.create(name=name, upstream_model=name, base_url=sim, max_retries=0, timeout_s=10,
-                                     input_price_per_mtok=Decimal("1"))
+def test_simulate_traffic_compares_duel_selection_rules_over_seeds(celery_worker_process, pair_on_sim, tmp_path):
     out, plot = tmp_path / "compare.json", tmp_path / "compare.png"
     call_command("simulate_traffic", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
                  "--weak", WEAK, "--requests", "20", "--feedback-rate", "0", "--duel-rate", "0.5",
