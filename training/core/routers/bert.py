@@ -110,10 +110,11 @@ class BertRouter(Router):
         prompts = np.array(sorted(by_prompt))
         if self.max_prompts is not None and len(prompts) > self.max_prompts:  # a seeded sample, for speed
             prompts = np.sort(rng.choice(prompts, self.max_prompts, replace=False))
-        trained = [p for p in self._net.parameters() if p.requires_grad]
-        head = list(self._net.head.parameters())
-        optimizer = torch.optim.AdamW([{"params": [p for p in trained if all(p is not h for h in head)], "lr": self.lr},
-                                       {"params": head, "lr": self.head_lr}], weight_decay=0.01)
+        named = dict(self._net.named_parameters())
+        trained = self._trained_names(self._net)
+        optimizer = torch.optim.AdamW(
+            [{"params": [named[n] for n in trained if not n.startswith("head.")], "lr": self.lr},
+             {"params": [named[n] for n in trained if n.startswith("head.")], "lr": self.head_lr}], weight_decay=0.01)
         steps = self.epochs * int(np.ceil(len(prompts) / self.batch_prompts))
         step = 0
         self._net.train()
