@@ -25,11 +25,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.utils import timezone
 
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
 from feedback.models import Duel
+from feedback.selectors import duel_covered_embeddings, duels_today
 from feedback.store import USER_JUDGE, battle_replace, content_hash
 from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_by_price
 from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
@@ -60,15 +61,18 @@ _selectors_lock = threading.Lock()
 
 
 def duel_selector(tenant, version_id: int | None) -> DuelSelector:
-    """The process's duel selector for `tenant` under one router version (its window of recent win
-    rates: another version's win rates are on another scale), one per selection."""
+    """The process's duel selector for `tenant`, one per selection. It is rebuilt when the tenant's
+    router version changes: a new version was trained on new labels, and the rebuilt selector reads
+    what they cover (`duel_covered_embeddings`), the other web processes' duels included; between
+    two versions each process adds the duels it creates itself."""
     key = (tenant.pk, tenant.duel_selection)
     selector = _selectors.get(key)
     if selector is None or selector.version_id != version_id:
         with _selectors_lock:
             selector = _selectors.get(key)
             if selector is None or selector.version_id != version_id:
-                selector = _selectors[key] = DuelSelector(selection=tenant.duel_selection)
+                covered = duel_covered_embeddings(tenant=tenant) if tenant.duel_selection == "active" else None
+                selector = _selectors[key] = DuelSelector(selection=tenant.duel_selection, covered=covered)
                 selector.version_id = version_id
     return selector
 
@@ -78,14 +82,14 @@ def duel_maybe_create(*, request) -> Duel | None:
     pending duel when the tenant's duel selection picks it (the dispatch sweep queues its fetch).
 
     The tenant's `duel_rate` is the share of routed requests duelled on average; `duel_selection`
-    says which: `active` (training.core.active: near the routing threshold; in a pool, against the
-    model whose duel the router is least sure of) or `uniform` (at random; the next model up in
-    price). `duel_budget_usd_per_day` stops new duels for the day once today's duels cost that much."""
+    says which: `active` (training.core.active: the requests farthest from every prompt already
+    labelled or on its way to a label; in a pool, against the model whose duel the router is least
+    sure of) or `uniform` (at random; the next model up in price). `duel_budget_usd_per_day` stops new duels for the day once today's duels cost that much."""
     tenant = request.tenant
     if not request.router_kind or request.fallback or not request.answer or tenant.duel_rate <= 0:
         return None
-    probability = duel_selector(tenant, request.router_version_id).probability(win_rate=request.win_rate, threshold=request.threshold,
-                                                    rate=tenant.duel_rate)
+    selector = duel_selector(tenant, request.router_version_id)
+    probability = selector.probability(embedding=request.embedding, rate=tenant.duel_rate)
     if not duel_sampled(request_id=request.pk, rate=probability) or _over_daily_budget(tenant):
         return None
     pool = tenant_pool_by_price(tenant)
@@ -101,6 +105,7 @@ def duel_maybe_create(*, request) -> Duel | None:
     duel = Duel.objects.create(request=request, tenant=tenant, model_a=model_a, model_b=model_b,
                                answer_a=request.answer if served_first else "",
                                answer_b="" if served_first else request.answer, probability=probability)
+    selector.duelled(request.embedding)
     return duel
 
 
@@ -109,9 +114,7 @@ def _over_daily_budget(tenant) -> bool:
     far: duels created but not fetched yet may take the day past it by their own cost."""
     if tenant.duel_budget_usd_per_day is None:
         return False
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = Duel.objects.filter(tenant=tenant, created__gte=midnight).aggregate(total=Sum("cost"))["total"]
-    return (spent or 0) >= tenant.duel_budget_usd_per_day
+    return duels_today(tenant=tenant)["cost"] >= tenant.duel_budget_usd_per_day
 
 
 def _send_fetch(duel_id: int) -> bool:

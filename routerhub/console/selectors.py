@@ -332,7 +332,8 @@ def _on_pair_curve(metrics: dict, per_request: np.ndarray, threshold, target_cos
 
 
 def tenant_spend(*, tenant: Tenant) -> dict:
-    """This month's spend (answers and duels) against the tenant's budget, and its rate limits."""
+    """This month's spend (answers and duels) against the tenant's budget, its rate limits, and
+    today's duels against its daily duel budget."""
     from routerhub.gateway.limits import month_spend
 
     spent = month_spend(tenant)
@@ -340,7 +341,9 @@ def tenant_spend(*, tenant: Tenant) -> dict:
     return {"spent": spent, "budget": budget,
             "remaining": max(budget - spent, Decimal(0)) if budget is not None and spent is not None else None,
             "used": float(spent / budget) if budget and spent is not None else None,
-            "rpm": tenant.rate_limit_rpm, "tpm": tenant.rate_limit_tpm, "action": tenant.get_budget_action_display()}
+            "rpm": tenant.rate_limit_rpm, "tpm": tenant.rate_limit_tpm, "action": tenant.get_budget_action_display(),
+            "duels_today": feedback_selectors.duels_today(tenant=tenant), "duel_budget": tenant.duel_budget_usd_per_day,
+            "duel_rate": tenant.duel_rate, "duel_selection": tenant.get_duel_selection_display()}
 
 
 # --- router versions

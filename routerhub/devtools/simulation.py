@@ -217,6 +217,28 @@ def selection_comparison(results: list[dict], *, router: str, checkpoints, targe
     return out
 
 
+def paired_differences(results: list[dict], *, router: str, checkpoints, baseline: str) -> dict:
+    """Per rule other than `baseline`: its APGR minus the baseline's on the same seed, at each label
+    count, over the seeds both reached it: mean, standard error, and on how many seeds it was
+    ahead. Pairing removes what the seeds share (the split, the traffic's order), which dominates
+    the spread of either rule alone."""
+    curves: dict[str, dict[int, list]] = {}
+    for result in results:
+        curves.setdefault(result["config"]["duel_selection"], {})[result["config"]["seed"]] = label_curve(result, router)
+    base = curves.get(baseline, {})
+    out = {}
+    for rule, by_seed in curves.items():
+        if rule == baseline:
+            continue
+        out[rule] = {}
+        for n in checkpoints:
+            diffs = [a - b for a, b in ((apgr_at(curve, n), apgr_at(base.get(seed, []), n))
+                                        for seed, curve in by_seed.items()) if a is not None and b is not None]
+            out[rule][str(n)] = ({"mean": float(np.mean(diffs)), "sem": float(np.std(diffs) / np.sqrt(len(diffs))),
+                                  "wins": int(sum(d > 0 for d in diffs)), "runs": len(diffs)} if diffs else None)
+    return out
+
+
 def plot_selection_comparison(results: list[dict], comparison: dict, path: str) -> None:
     """Each rule's APGR against labels: every run thin, the mean at the checkpoints thick."""
     import matplotlib
@@ -225,7 +247,9 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
-    colors = dict(zip(comparison["selections"], ("tab:green", "tab:grey", "tab:purple")))
+    spare = iter(("tab:purple", "tab:orange", "tab:brown"))
+    colors = {rule: {"active": "tab:green", "uniform": "tab:grey"}.get(rule) or next(spare)
+              for rule in comparison["selections"]}
     for result in results:
         rule = result["config"]["duel_selection"]
         curve = label_curve(result, comparison["router"])

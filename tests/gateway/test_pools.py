@@ -158,7 +158,9 @@ def test_active_duels_in_a_pool_ask_the_model_the_router_is_least_sure_about(poo
     assert (code.model_a, code.model_b) == ("strong-model", "mid-model")
 
 
-def test_the_daily_duel_budget_stops_new_duels_for_the_day(pool_gateway):
+def test_the_daily_duel_budget_stops_new_duels_for_the_day(pool_gateway, client):
+    from django.contrib.auth import get_user_model
+
     from feedback.models import Duel
 
     tenant = pool_gateway.tenant
@@ -171,3 +173,9 @@ def test_the_daily_duel_budget_stops_new_duels_for_the_day(pool_gateway):
     Duel.objects.filter(pk=duel.pk).update(cost=Decimal("0.001"))  # what its fetch would have cost
     ask(pool_gateway, HARD[5])
     assert Duel.objects.count() == 2  # today's duels cost the budget: none more today
+    # the console's tenant page shows the day's duels against the budget
+    client.force_login(get_user_model().objects.create_user("staff", password="x", is_staff=True))
+    page = client.get(f"/console/tenants/{tenant.slug}/")
+    assert page.context["spend"]["duels_today"] == {"count": 2, "cost": Decimal("0.001")}
+    card = page.content.decode().split('data-spend="duels">')[1].split("</div></div>")[0]
+    assert "$0.0010" in card and "2 duels" in card and "active selection at 100.0%" in card

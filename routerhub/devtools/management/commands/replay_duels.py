@@ -1,0 +1,131 @@
+"""`python manage.py replay_duels --scores FILE --strong M --weak M --duel-rate d --selections uniform,active
+--seeds 0-19 [--requests N --test-size N --checkpoints 50,100,200 --target-apgr 0.57 --json OUT --plot OUT.png]`:
+duel selection rules compared offline, over many seeds, paired.
+
+`training.core.replay` replays each seed's traffic part in memory (SW over the stored shared
+battles plus the labels so far; the gateway's own `DuelSelector`) and scores SW on the test part
+every few labels. Every rule sees the same traffic, test part and draws for a seed, so each
+seed gives a paired difference against the first rule listed. The split is `simulate_traffic`'s
+(`--test-share`, seeded), so its figures and these are on the same prompts.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+from training.core.active import SELECTIONS
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-19' (or a mix: '0-4,9')."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        seeds += list(range(int(low), int(high) + 1)) if high else [int(low)]
+    if not seeds:
+        raise ValueError("no seeds")
+    return seeds
+
+
+class Command(BaseCommand):
+    help = __doc__.split("\n\n")[0]
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scores", required=True, help="Score-table JSONL (plain or .gz), e.g. gsm8k_scores.jsonl.")
+        parser.add_argument("--strong", required=True)
+        parser.add_argument("--weak", required=True)
+        parser.add_argument("--duel-rate", type=float, required=True, help="The tenant's duel rate.")
+        parser.add_argument("--selections", default="uniform,active",
+                            help=f"Rules to compare ({', '.join(SELECTIONS)}); the first is the baseline of the "
+                                 "paired differences.")
+        parser.add_argument("--seeds", default="0-19", help="'0-19' or '0,1,2'.")
+        parser.add_argument("--requests", type=int, default=None, help="Traffic requests (default: the traffic part).")
+        parser.add_argument("--test-share", type=float, default=0.5)
+        parser.add_argument("--test-size", type=int, default=None)
+        parser.add_argument("--max-labels", type=int, default=None)
+        parser.add_argument("--every", type=int, default=25, help="Labels between two scorings.")
+        parser.add_argument("--checkpoints", default="50,100,200")
+        parser.add_argument("--target-apgr", type=float, default=0.57)
+        parser.add_argument("--json", metavar="OUT")
+        parser.add_argument("--plot", metavar="OUT.png")
+
+    def handle(self, *args, **opts):
+        from tqdm import tqdm
+
+        from feedback.selectors import battles_load
+        from routerhub.devtools.simulation import (
+            paired_differences,
+            plot_selection_comparison,
+            random_line,
+            selection_comparison,
+            split_traffic_test,
+        )
+        from training.core.datasets import UnknownFormat
+        from training.core.evaluation import eval_set_load
+        from training.core.replay import ReplayConfig, duel_replay
+        from training.evaluation import eval_set_embed
+
+        if not 0.0 < opts["duel_rate"] <= 1.0 or not 0.0 < opts["test_share"] < 1.0:
+            raise CommandError("--duel-rate must be in (0, 1] and --test-share in (0, 1)", returncode=2)
+        selections = [s.strip() for s in opts["selections"].split(",") if s.strip()]
+        if not selections or any(s not in SELECTIONS for s in selections):
+            raise CommandError(f"--selections: {' and/or '.join(SELECTIONS)}", returncode=2)
+        try:
+            seeds = parse_seeds(opts["seeds"])
+            checkpoints = [int(c) for c in opts["checkpoints"].split(",")]
+        except ValueError:
+            raise CommandError("--seeds ('0-19' or '0,1,2') and --checkpoints (comma-separated) are integers",
+                               returncode=2) from None
+        if not Path(opts["scores"]).is_file():
+            raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
+        try:
+            eval_set = eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
+        except UnknownFormat as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        shared = battles_load()
+        missing = [m for m in eval_set.models if m not in shared.models]
+        if missing:
+            raise CommandError(f"the shared battles never name {', '.join(missing)}: import them first "
+                               "(import_preferences)", returncode=2)
+        eval_set_embed(eval_set, progress=True)
+        config = ReplayConfig(rate=opts["duel_rate"], every=opts["every"], max_labels=opts["max_labels"])
+        results = []
+        with tqdm(total=len(seeds) * len(selections), desc="replays", unit="run") as bar:
+            for seed in seeds:
+                traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
+                                                   requests=opts["requests"], test_size=opts["test_size"])
+                for selection in selections:
+                    curve = duel_replay(shared, traffic, test, selection=selection, config=config, seed=seed)
+                    results.append({"config": {"scores": opts["scores"], "duel_selection": selection, "seed": seed,
+                                               "duel_rate": opts["duel_rate"], "test_n": len(test.rows),
+                                               "traffic_n": len(traffic.rows)},
+                                    "random": random_line(test),
+                                    "points": [{"router": "sw", "duel_labels": n, "apgr": a} for n, a in curve]})
+                    bar.update(1)
+        comparison = selection_comparison(results, router="sw", checkpoints=checkpoints, target=opts["target_apgr"])
+        comparison["paired"] = paired_differences(results, router="sw", checkpoints=checkpoints,
+                                                  baseline=selections[0])
+        self._print(comparison, checkpoints, opts["target_apgr"], selections[0])
+        if opts["json"]:
+            Path(opts["json"]).write_text(json.dumps({"comparison": comparison, "runs": results}, indent=1))
+            self.stdout.write(f"comparison written to {opts['json']}")
+        if opts["plot"]:
+            plot_selection_comparison(results, comparison, opts["plot"])
+            self.stdout.write(f"plot written to {opts['plot']}")
+
+    def _print(self, comparison: dict, checkpoints: list[int], target: float, baseline: str) -> None:
+        for selection, row in comparison["selections"].items():
+            cells = [f"{n}: " + (f"{row['at'][str(n)]['mean']:.3f} ± {row['at'][str(n)]['std']:.3f}"
+                                 if row["at"][str(n)] else "-") for n in checkpoints]
+            reached = [n for n in row["labels_to_target"] if n is not None]
+            self.stdout.write(f"{selection} ({row['runs']} seeds): APGR after " + "; ".join(cells)
+                              + f"; reached {target:g} in {len(reached)} of {row['runs']}"
+                              + (f" (median {int(np.median(reached))} labels)" if reached else ""))
+            paired = comparison["paired"].get(selection)
+            if paired:
+                self.stdout.write(f"  against {baseline}, paired: " + "; ".join(
+                    f"{n}: {d['mean']:+.3f} ± {d['sem']:.3f} (wins {d['wins']} of {d['runs']})"
+                    for n, d in paired.items() if d))

@@ -1,0 +1,70 @@
+"""`manage.py replay_duels` (training.core.replay): duel selection rules replayed offline on the
+fixture's pair, over seeds, paired; and what it refuses."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from feedback.store import preferences_import
+from routerhub.devtools.management.commands.replay_duels import parse_seeds
+from routerhub.devtools.simulation import paired_differences
+from tests.support.paths import FIXTURES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+STRONG, WEAK = "gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"
+
+
+def test_replay_compares_the_rules_on_the_same_seeds(tmp_path, capsys):
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # the shared battles
+    out, plot = tmp_path / "replay.json", tmp_path / "replay.png"
+    call_command("replay_duels", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG, "--weak", WEAK,
+                 "--duel-rate", "0.5", "--seeds", "0-2", "--every", "2", "--checkpoints", "2,4",
+                 "--target-apgr", "0.5", "--json", str(out), "--plot", str(plot))
+    result = json.loads(out.read_text())
+    runs = result["runs"]
+    assert [(r["config"]["seed"], r["config"]["duel_selection"]) for r in runs] == [
+        (seed, rule) for seed in (0, 1, 2) for rule in ("uniform", "active")]
+    for run in runs:
+        labels = [p["duel_labels"] for p in run["points"]]
+        assert labels[0] == 0 and labels == sorted(labels) and 0 < labels[-1] <= run["config"]["traffic_n"]
+        assert all(math.isfinite(p["apgr"]) for p in run["points"])
+    # a seed's cold start is the same for both rules: the same test part, no label yet
+    assert runs[0]["points"][0]["apgr"] == runs[1]["points"][0]["apgr"]
+    comparison = result["comparison"]
+    assert comparison["selections"]["uniform"]["runs"] == 3 and comparison["paired"]["active"]["2"]["runs"] == 3
+    assert plot.stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "active (3 seeds): APGR after 2:" in printed and "against uniform, paired" in printed
+
+
+def test_paired_differences_pair_each_rule_with_the_baseline_on_its_seed():
+    def run(rule, seed, curve):
+        return {"config": {"duel_selection": rule, "seed": seed},
+                "points": [{"router": "sw", "duel_labels": n, "apgr": a} for n, a in curve]}
+
+    results = [run("uniform", 0, [(0, 0.5), (10, 0.55)]), run("active", 0, [(0, 0.5), (10, 0.58)]),
+               run("uniform", 1, [(0, 0.6), (10, 0.62)]), run("active", 1, [(0, 0.6), (10, 0.61)]),
+               run("uniform", 2, [(0, 0.5), (5, 0.5)]), run("active", 2, [(0, 0.5), (10, 0.9)])]
+    paired = paired_differences(results, router="sw", checkpoints=[10, 20], baseline="uniform")
+    # seed 2's uniform run stopped before 10 labels: left out of the pairs at 10
+    assert paired["active"]["10"]["runs"] == 2 and paired["active"]["10"]["wins"] == 1
+    assert paired["active"]["10"]["mean"] == pytest.approx((0.03 - 0.01) / 2)
+    assert paired["active"]["20"] is None and "uniform" not in paired
+
+
+def test_replay_refuses_bad_arguments():
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    for bad in (["--duel-rate", "0"], ["--duel-rate", "0.3", "--selections", "greedy"],
+                ["--duel-rate", "0.3", "--seeds", "a-b"], ["--duel-rate", "0.3", "--scores", "/nonexistent.jsonl"]):
+        args = ["--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG, "--weak", WEAK, *bad]
+        with pytest.raises(CommandError) as caught:
+            call_command("replay_duels", *args)
+        assert caught.value.returncode == 2
+    with pytest.raises(CommandError, match="import them first") as caught:  # no shared battles stored
+        call_command("replay_duels", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
+                     "--weak", WEAK, "--duel-rate", "0.3")
+    assert caught.value.returncode == 2

@@ -1,0 +1,105 @@
+"""Offline replay of a tenant's duels: how much a duel selection rule teaches SW per label.
+
+`simulate_traffic` measures the rules in the real loop (gateway, worker, training runs), at about
+six minutes a seed: three seeds, whose spread (0.02 APGR on 654 test prompts) hides differences of
+that size. This replays the same loop in memory, in seconds a seed, so that a comparison can
+average twenty seeds and pair them (each seed's traffic, test part and draws are the same for
+every rule): the traffic part's requests in order, each one's duel decided by the shipped
+`DuelSelector` (`training.core.active`, the gateway's own class) and a seeded draw, and the label
+(from the two models' scores) added to the tenant's battles, which SW reads with the shared
+battles (at weight `own_weight`, as the serving index reads new preferences). After each `every`
+labels SW is scored on the test part.
+
+Plain Python: arrays in, numbers out. SW here is the exact scan over the battles in memory
+(`BattleArrays`); served, it reads the preference store's index, which approximates the far
+battles (README: *Serving*).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.core.active import DuelSelector
+from training.core.evaluation import EvalSet
+from training.core.metrics import evaluate_win_rates
+from training.core.routers.base import Battles
+from training.core.routers.sw import SWRankingRouter
+
+
+@dataclass
+class ReplayConfig:
+    rate: float  # the tenant's duel rate: a share of routed requests
+    own_weight: float = 10.0  # a tenant label's weight against a shared battle's (ROUTERHUB_OWN_DATA_WEIGHT)
+    every: int = 25  # labels between two scorings on the test part
+    max_labels: int | None = None  # stop once this many labels are spent
+
+
+def duel_outcome(strong_score: float, weak_score: float) -> float:
+    """The strong model's share of a duel's win from the two answers' scores (a tie: half)."""
+    return 1.0 if strong_score > weak_score else 0.0 if weak_score > strong_score else 0.5
+
+
+class _Labelled:
+    """The shared battles plus a tenant's labels on the pair, as one SW router (refit on change)."""
+
+    def __init__(self, shared: Battles, *, strong: str, weak: str, own_weight: float, gamma: float = 100.0):
+        self.shared, self.gamma, self.own_weight = shared, gamma, own_weight
+        self.strong, self.weak = strong, weak
+        self.strong_index, self.weak_index = shared.models.index(strong), shared.models.index(weak)
+        self.embeddings: list[np.ndarray] = []
+        self.outcomes: list[float] = []
+        self._router = None
+
+    def add(self, embedding: np.ndarray, outcome: float) -> None:
+        self.embeddings.append(embedding)
+        self.outcomes.append(outcome)
+        self._router = None
+
+    def win_rates(self, queries: np.ndarray) -> np.ndarray:
+        if self._router is None:
+            battles, n = self.shared, len(self.outcomes)
+            if n:
+                first = len(battles.prompt_embeddings)
+                battles = Battles(np.vstack([battles.prompt_embeddings, np.asarray(self.embeddings, np.float32)]),
+                                  np.concatenate([battles.prompt_index, first + np.arange(n)]),
+                                  np.concatenate([battles.model_a, np.full(n, self.strong_index)]),
+                                  np.concatenate([battles.model_b, np.full(n, self.weak_index)]),
+                                  np.concatenate([battles.outcome, self.outcomes]), battles.models,
+                                  np.concatenate([battles.weight, np.full(n, self.own_weight)]))
+            self._router = SWRankingRouter(gamma=self.gamma).fit(battles)
+        return self._router.predict_win_rate(queries, strong=self.strong, weak=self.weak)
+
+
+def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: str, config: ReplayConfig,
+                seed: int) -> list[tuple[int, float]]:
+    """(labels spent, SW APGR on `test`) from the cold start on, every `config.every` labels and at
+    the end. `traffic` and `test` carry their embeddings; `shared` are the shared battles."""
+    strong, weak = traffic.strong, traffic.weak
+    store = _Labelled(shared, strong=strong, weak=weak, own_weight=config.own_weight)
+    selector = DuelSelector(selection=selection)
+    draws = np.random.default_rng(seed).random(len(traffic.rows))  # the same draws for every rule
+
+    def score() -> float:
+        return evaluate_win_rates(store.win_rates(test.embeddings), test.strong_scores, test.weak_scores)["apgr"]
+
+    curve = [(0, score())]
+    labels, next_score = 0, config.every
+    outcomes = [duel_outcome(s, w) for s, w in zip(traffic.strong_scores, traffic.weak_scores)]
+    for row, embedding in enumerate(traffic.embeddings):
+        if config.max_labels is not None and labels >= config.max_labels:
+            break
+        if draws[row] >= selector.probability(embedding=embedding, rate=config.rate):
+            continue
+        selector.duelled(embedding)
+        store.add(embedding, outcomes[row])
+        labels += 1
+        if labels >= next_score:
+            curve.append((labels, score()))
+            next_score += config.every
+    if labels > curve[-1][0]:
+        curve.append((labels, score()))
+    return curve
+
+
+__all__ = ["ReplayConfig", "duel_outcome", "duel_replay"]
