@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from feedback.judge import VerdictError, combine_verdicts, judge_messages, parse_verdict
 from feedback.models import Duel
-from feedback.selectors import duel_covered_embeddings, duels_today
+from feedback.selectors import duels_today
 from feedback.store import USER_JUDGE, battle_replace, content_hash
 from routerhub.tenants.selectors import endpoint_by_name, tenant_pool_by_price
 from routerhub.tenants.upstream import UpstreamClientError, UpstreamUnavailable, answer_text, complete, endpoint_cost
@@ -61,18 +61,15 @@ _selectors_lock = threading.Lock()
 
 
 def duel_selector(tenant, version_id: int | None) -> DuelSelector:
-    """The process's duel selector for `tenant`, one per selection. It is rebuilt when the tenant's
-    router version changes: a new version was trained on new labels, and the rebuilt selector reads
-    what they cover (`duel_covered_embeddings`), the other web processes' duels included; between
-    two versions each process adds the duels it creates itself."""
+    """The process's duel selector for `tenant` under one router version (its window of recent win
+    rates: another version's win rates are on another scale), one per selection."""
     key = (tenant.pk, tenant.duel_selection)
     selector = _selectors.get(key)
     if selector is None or selector.version_id != version_id:
         with _selectors_lock:
             selector = _selectors.get(key)
             if selector is None or selector.version_id != version_id:
-                covered = duel_covered_embeddings(tenant=tenant) if tenant.duel_selection == "active" else None
-                selector = _selectors[key] = DuelSelector(selection=tenant.duel_selection, covered=covered)
+                selector = _selectors[key] = DuelSelector(selection=tenant.duel_selection)
                 selector.version_id = version_id
     return selector
 
@@ -82,14 +79,14 @@ def duel_maybe_create(*, request) -> Duel | None:
     pending duel when the tenant's duel selection picks it (the dispatch sweep queues its fetch).
 
     The tenant's `duel_rate` is the share of routed requests duelled on average; `duel_selection`
-    says which: `active` (training.core.active: the requests farthest from every prompt already
-    labelled or on its way to a label; in a pool, against the model whose duel the router is least
-    sure of) or `uniform` (at random; the next model up in price). `duel_budget_usd_per_day` stops new duels for the day once today's duels cost that much."""
+    says which: `active` (training.core.active: near the routing threshold; in a pool, against the
+    model whose duel the router is least sure of) or `uniform` (at random; the next model up in
+    price). `duel_budget_usd_per_day` stops new duels for the day once today's duels cost that much."""
     tenant = request.tenant
     if not request.router_kind or request.fallback or not request.answer or tenant.duel_rate <= 0:
         return None
-    selector = duel_selector(tenant, request.router_version_id)
-    probability = selector.probability(embedding=request.embedding, rate=tenant.duel_rate)
+    probability = duel_selector(tenant, request.router_version_id).probability(
+        win_rate=request.win_rate, threshold=request.threshold, rate=tenant.duel_rate)
     if not duel_sampled(request_id=request.pk, rate=probability) or _over_daily_budget(tenant):
         return None
     pool = tenant_pool_by_price(tenant)
@@ -105,7 +102,6 @@ def duel_maybe_create(*, request) -> Duel | None:
     duel = Duel.objects.create(request=request, tenant=tenant, model_a=model_a, model_b=model_b,
                                answer_a=request.answer if served_first else "",
                                answer_b="" if served_first else request.answer, probability=probability)
-    selector.duelled(request.embedding)
     return duel
 
 

@@ -122,19 +122,6 @@ def duels_awaiting_label(*, tenant=None):
     return rows
 
 
-def duel_covered_embeddings(*, tenant, limit: int = 5000) -> np.ndarray:
-    """The prompts a tenant's labels already cover (active duel selection's reference): its own
-    battles' prompts and the requests of its duels still on their way to a label, the newest
-    `limit` of each, one unit row each ((0, 0) when there are none)."""
-    own = (Preference.objects.filter(tenant=tenant).order_by("-id")
-           .values_list("prompt__embedding", flat=True)[:limit])
-    waiting = (Duel.objects.filter(tenant=tenant, status__in=[Duel.Status.PENDING, Duel.Status.FETCHING,
-                                                              Duel.Status.AWAITING_LABEL])
-               .exclude(request__embedding=None).order_by("-id").values_list("request__embedding", flat=True)[:limit])
-    rows = [np.asarray(vector, dtype=np.float32) for vector in [*own, *waiting] if vector is not None]
-    return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-
-
 def duels_today(*, tenant) -> dict:
     """The tenant's duels created today (UTC): how many, and what their fetched second answers
     cost so far (`cost`, USD): what its daily duel budget is held against."""

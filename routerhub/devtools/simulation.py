@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -33,6 +34,40 @@ from training.core.labels import battle_from_scores
 from training.core.metrics import random_baseline
 
 SIM_TENANT_NAME = "simulate_traffic"  # the name that marks a tenant this command may reset
+
+
+# --- what simulate_traffic and replay_duels share: the score file and the rules to compare
+def score_file_arguments(parser) -> None:
+    parser.add_argument("--scores", required=True, help="Score-table JSONL (plain or .gz), e.g. gsm8k_scores.jsonl.")
+    parser.add_argument("--strong", required=True)
+    parser.add_argument("--weak", required=True)
+
+
+def score_file_load(opts) -> EvalSet:
+    """The --scores file's rows for --strong and --weak; CommandError (exit 2) when it cannot be read."""
+    from django.core.management.base import CommandError
+
+    from training.core.datasets import UnknownFormat
+    from training.core.evaluation import eval_set_load
+
+    if not Path(opts["scores"]).is_file():
+        raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
+    try:
+        return eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
+    except UnknownFormat as exc:
+        raise CommandError(str(exc), returncode=2) from None
+
+
+def selections_parse(text: str, *, option: str) -> list[str]:
+    """Comma-separated duel selection rules; CommandError (exit 2) naming `option` otherwise."""
+    from django.core.management.base import CommandError
+
+    from training.core.active import SELECTIONS
+
+    selections = [s.strip() for s in text.split(",") if s.strip()]
+    if not selections or any(s not in SELECTIONS for s in selections):
+        raise CommandError(f"{option}: {' and/or '.join(SELECTIONS)}", returncode=2)
+    return selections
 
 
 def split_traffic_test(eval_set: EvalSet, *, test_share: float, seed: int, requests: int | None = None,
@@ -237,6 +272,19 @@ def paired_differences(results: list[dict], *, router: str, checkpoints, baselin
             out[rule][str(n)] = ({"mean": float(np.mean(diffs)), "sem": float(np.std(diffs) / np.sqrt(len(diffs))),
                                   "wins": int(sum(d > 0 for d in diffs)), "runs": len(diffs)} if diffs else None)
     return out
+
+
+def comparison_write(results: list[dict], comparison: dict, *, json_path: str | None, plot_path: str | None,
+                     say) -> None:
+    """A rule comparison to --json (the comparison and every run) and --plot; `say` tells where."""
+    import json
+
+    if json_path:
+        Path(json_path).write_text(json.dumps({"comparison": comparison, "runs": results}, indent=1))
+        say(f"comparison written to {json_path}")
+    if plot_path:
+        plot_selection_comparison(results, comparison, plot_path)
+        say(f"plot written to {plot_path}")
 
 
 def plot_selection_comparison(results: list[dict], comparison: dict, path: str) -> None:

@@ -50,9 +50,8 @@ class Tenant(models.Model):
                   "answer was sent) for a person or the LLM judge to compare. 0: no duels.")
     duel_selection = models.CharField(
         max_length=16, choices=[("active", "active"), ("uniform", "uniform")], default="active",
-        help_text="Which routed requests the duel rate spends its duels on: active (the prompts farthest from "
-                  "every prompt already duelled, where a label teaches the router most; training/core/active.py) "
-                  "or uniform (at random).")
+        help_text="Which routed requests the duel rate spends its duels on: active (near the routing threshold, "
+                  "where a label changes the router most; training/core/active.py) or uniform (at random).")
     duel_budget_usd_per_day = models.DecimalField(
         max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)],
         help_text="Most the duels' extra answers may cost per day (UTC); once reached, no new duel that day. "

@@ -2,107 +2,88 @@
 
 A duel costs a second model call and a label, so a tenant spends a budget of them (a share of its
 routed requests, `rate`). `uniform` spends it at random. `active` spends it on the requests
-farthest from every prompt the tenant has duelled already: SW learns a prompt's P(strong wins)
-from the labelled prompts near it, so a label where none is near teaches most, and one beside an
-existing label repeats it. Farness is the query's cosine distance to its nearest duelled prompt,
-measured in quantiles of the distances the tenant's traffic had lately (`DuelSelector` keeps a
-window of them, each kept up to date as duels cover more): a request among the `rate` share
-farthest is duelled, which holds the rate whatever the distances' scale. Traffic can drift, and
-repeats of one prompt tie at distance 0, so the share is steered by what was spent: the recent requests' chances
-averaging s, the share duelled is 2·rate − s (clipped to [0, 1]), which spends more after an
-under-spent stretch and nothing while an over-spent one averages 2·rate. The rule needs no
-router score, so it works the same for a pair and a pool, and for every router kind.
+nearest the tenant's decision boundary: a label flips decisions only where the router's P(strong
+wins) is close to the threshold, and there the router is least sure. Nearness is measured in
+quantiles of the win rates the tenant's traffic had lately (`DuelSelector` keeps a window of
+them, for one router version), so it means the same for a router whose win rates spread over
+[0, 1] and for one whose win rates bunch around 0.5: the band of width `rate` (in quantiles)
+around the threshold's quantile, moved inward at the ends, holds a `rate` share of the traffic,
+and a request in it is duelled. When the traffic drifts into the band faster than the window
+follows, a guard holds the budget: no duel while the recent requests' chances already average
+`rate`.
 
-Why this rule (`manage.py replay_duels`, training/core/replay.py: GSM8K, SW, duel rate 0.46,
-twenty seeds, paired against uniform on the same traffic and test part): the farthest-first rule
-gained +0.012 ± 0.009, +0.018 ± 0.009 and +0.017 ± 0.008 APGR after 50, 100 and 150 labels.
-Rules that looked at the router's win rate did not: the band of win rates around the threshold
-(this module's rule until 2026-12-03) −0.007, −0.010, −0.006; the highest win rates +0.000 ±
-0.005, +0.007, +0.009 (README, *Which requests to duel*). Plain Python + numpy: no Django, no
-state outside the object.
+How it compares (`manage.py replay_duels`, training/core/replay.py: SW, the same traffic, test
+part and draws for both rules, paired per seed; README, *Which requests to duel*): on GSM8K
+(twenty seeds) the band is level with uniform duels (−0.006 ± 0.008, −0.000 ± 0.011, +0.001 ±
+0.008 APGR after 50, 100 and 200 labels); on MMLU (ten seeds) +0.009 ± 0.013 after 100 labels,
+then behind (−0.011 ± 0.007 after 300, −0.019 ± 0.017 after 900). No rule tried so far teaches
+measurably more per label than uniform duels. Also tried: softer rules (duel probability ∝
+(1 − 2d)^k, d the quantile distance; worse the softer), a 10% uniform mix (worse), the highest
+win rates (level), and the prompts farthest from every duelled one (commit 3298c3a): ahead on
+GSM8K (+0.018 ± 0.011 after 100 labels) but behind on MMLU (−0.029 ± 0.013 after 300), with a
+traffic-density weight too (−0.049 ± 0.028 after 300, five seeds): the farthest prompts are the
+untypical ones. Plain Python: no Django, no state outside the object.
 """
 from __future__ import annotations
 
 import threading
-
-import numpy as np
+from bisect import bisect_left, insort
+from collections import deque
 
 SELECTIONS = ("active", "uniform")
-SAME_PROMPT = 1e-4  # a cosine distance below this is the same prompt again (float noise): never duelled twice
 
 
 class DuelSelector:
-    """One tenant's duel selection in one process: `probability(embedding=, rate=)` for each routed
-    request, in arrival order, and `duelled(embedding)` for each request that got its duel (the
-    caller draws). `covered` are the prompts duelled before (the tenant's own labelled prompts).
-    The window keeps its requests' embeddings, so that a duel updates their distances: the bar is
-    always measured against what is covered now. A duelled request's own distance is left as it
-    was, not set to 0: the window stands for the traffic to come, and the duels took its farthest
-    part, so zeroing them would lower the bar and overspend. Until `min_history` requests are known it spends
+    """One tenant's duel selection in one process: `probability(win_rate=, threshold=, rate=)`
+    for each routed request, in arrival order. Until `min_history` win rates are known it spends
     the rate uniformly."""
 
-    def __init__(self, *, selection: str = "active", window: int = 200, min_history: int = 50, covered=None):
+    def __init__(self, *, selection: str = "active", window: int = 1000, min_history: int = 50):
         if selection not in SELECTIONS:
             raise ValueError(f"unknown duel selection {selection!r}: use one of {', '.join(SELECTIONS)}")
         self.selection, self.window, self.min_history = selection, window, min_history
-        self._covered = np.zeros((0, 0), dtype=np.float32)
-        if covered is not None and len(covered):
-            self._covered = np.array(covered, dtype=np.float32)
-        self._recent: np.ndarray | None = None  # (window, d): the recent requests' embeddings, a ring
-        self._distances = np.zeros(window)  # their distances to the nearest duelled prompt
-        self._chances = np.zeros(window)  # the chances they were given: the budget's steering
-        self._seen = 0
+        self.version_id = None  # the router version whose win rates it keeps (set by the caller)
+        self._recent: deque[float] = deque()
+        self._chances: deque[float] = deque()  # the duel chances it gave lately: the budget's guard
+        self._spent = 0.0
+        self._sorted: list[float] = []
         self._lock = threading.Lock()
 
-    def distance(self, embedding) -> float:
-        """Cosine distance from `embedding` (a unit vector) to the nearest duelled prompt: 0 for a
-        duelled prompt again, 2 (the largest there is) when none was duelled."""
-        if not len(self._covered):
-            return 2.0
-        distance = float(1.0 - (self._covered @ np.asarray(embedding, dtype=np.float32)).max())
-        return distance if distance > SAME_PROMPT else 0.0
+    def in_band(self, win_rate: float, threshold: float, rate: float) -> bool:
+        """Whether `win_rate` lies in the band of the `rate` share of recent win rates nearest the
+        threshold (by quantile)."""
+        n = len(self._sorted)
+        quantile = bisect_left(self._sorted, win_rate) / n
+        centre = bisect_left(self._sorted, threshold) / n
+        low = min(max(centre - rate / 2, 0.0), 1.0 - rate)
+        return low <= quantile <= low + rate
 
-    def duelled(self, embedding) -> None:
-        """A request got its duel: its prompt now counts as covered."""
-        if embedding is None or self.selection != "active":
-            return
-        row = np.asarray(embedding, dtype=np.float32)
-        with self._lock:
-            self._covered = row[None] if not len(self._covered) else np.vstack([self._covered, row])
-            n = min(self._seen, self.window)
-            if n:
-                updated = np.minimum(self._distances[:n], 1.0 - self._recent[:n] @ row)
-                last = (self._seen - 1) % self.window
-                if np.array_equal(self._recent[last], row):
-                    updated[last] = self._distances[last]  # its own duel: leave one out (see the class)
-                self._distances[:n] = updated
-
-    def probability(self, *, embedding, rate: float) -> float:
+    def probability(self, *, win_rate: float | None, threshold: float | None, rate: float) -> float:
         """The chance that this request is duelled, given the tenant's budget `rate` (a share of
-        routed requests). Uniform, or a request without an embedding: `rate` itself."""
+        routed requests). Uniform, or a request without a win rate: `rate` itself."""
         if rate <= 0:
             return 0.0
-        if self.selection == "uniform" or embedding is None or rate >= 1:
+        if self.selection == "uniform" or win_rate is None or threshold is None or rate >= 1:
             return min(1.0, rate)
-        embedding = np.asarray(embedding, dtype=np.float32)
-        distance = self.distance(embedding)
         with self._lock:
-            n = min(self._seen, self.window)
-            if n < self.min_history:
+            if len(self._sorted) < self.min_history:
                 chance = rate
+            elif len(self._chances) >= self.min_history and self._spent / len(self._chances) >= rate:
+                chance = 0.0  # the traffic drifted into the band: the recent requests had their share
             else:
-                share = min(1.0, max(0.0, 2 * rate - self._chances[:n].mean()))  # steered by the spend
-                nearer = (self._distances[:n] < distance).mean()
-                chance = 1.0 if share > 0 and distance > 0 and nearer >= 1.0 - share else 0.0
-            self._remember(embedding, distance, chance)
+                chance = 1.0 if self.in_band(win_rate, threshold, rate) else 0.0
+            self._remember(win_rate, chance)
             return chance
 
-    def _remember(self, embedding: np.ndarray, distance: float, chance: float) -> None:
-        if self._recent is None:
-            self._recent = np.zeros((self.window, len(embedding)), dtype=np.float32)
-        slot = self._seen % self.window
-        self._recent[slot], self._distances[slot], self._chances[slot] = embedding, distance, chance
-        self._seen += 1
+    def _remember(self, win_rate: float, chance: float) -> None:
+        self._recent.append(win_rate)
+        insort(self._sorted, win_rate)
+        self._chances.append(chance)
+        self._spent += chance
+        if len(self._recent) > self.window:
+            old = self._recent.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
+            self._spent -= self._chances.popleft()
 
 
 def informative_opponent(*, served: str, ratings: dict[str, float], pool: list[str]) -> str | None:

@@ -4,11 +4,13 @@
 six minutes a seed: three seeds, whose spread (0.02 APGR on 654 test prompts) hides differences of
 that size. This replays the same loop in memory, in seconds a seed, so that a comparison can
 average twenty seeds and pair them (each seed's traffic, test part and draws are the same for
-every rule): the traffic part's requests in order, each one's duel decided by the shipped
-`DuelSelector` (`training.core.active`, the gateway's own class) and a seeded draw, and the label
-(from the two models' scores) added to the tenant's battles, which SW reads with the shared
-battles (at weight `own_weight`, as the serving index reads new preferences). After each `every`
-labels SW is scored on the test part.
+every rule): the traffic part's requests in order, in blocks routed by the same labels; each
+request's P(strong wins) from SW over the shared battles plus the labels so far, the threshold at
+the tenant's strong share of the win rates seen so far (as `simulate_traffic` re-calibrates it),
+the duel decided by the shipped `DuelSelector` (`training.core.active`, the gateway's own class)
+and a seeded draw, and the block's labels (from the two models' scores) added to the tenant's
+battles after it, which SW reads with the shared battles at weight `own_weight` (as the serving
+index reads new preferences). After each `every` labels SW is scored on the test part.
 
 Plain Python: arrays in, numbers out. SW here is the exact scan over the battles in memory
 (`BattleArrays`); served, it reads the preference store's index, which approximates the far
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.core.active import DuelSelector
+from training.core.calibration import threshold_for_strong_share
 from training.core.evaluation import EvalSet
 from training.core.metrics import evaluate_win_rates
 from training.core.routers.base import Battles
@@ -31,6 +34,8 @@ from training.core.routers.sw import SWRankingRouter
 class ReplayConfig:
     rate: float  # the tenant's duel rate: a share of routed requests
     own_weight: float = 10.0  # a tenant label's weight against a shared battle's (ROUTERHUB_OWN_DATA_WEIGHT)
+    strong_share: float = 0.5  # the threshold is re-calibrated to this share of strong calls
+    block: int = 10  # requests routed by the same labels (a block's labels arrive after it)
     every: int = 25  # labels between two scorings on the test part
     max_labels: int | None = None  # stop once this many labels are spent
 
@@ -84,19 +89,31 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
         return evaluate_win_rates(store.win_rates(test.embeddings), test.strong_scores, test.weak_scores)["apgr"]
 
     curve = [(0, score())]
+    seen: list[float] = []
     labels, next_score = 0, config.every
     outcomes = [duel_outcome(s, w) for s, w in zip(traffic.strong_scores, traffic.weak_scores)]
-    for row, embedding in enumerate(traffic.embeddings):
+    for start in range(0, len(traffic.rows), config.block):
+        rows = range(start, min(len(traffic.rows), start + config.block))
+        # uniform reads no win rate: its replay skips SW on the traffic
+        win_rates = (store.win_rates(traffic.embeddings[rows.start:rows.stop]) if selection != "uniform"
+                     else [None] * len(rows))
+        picked = []
+        for row, win_rate in zip(rows, win_rates):
+            threshold = None
+            if win_rate is not None:
+                seen.append(float(win_rate))
+                threshold = threshold_for_strong_share(np.array(seen), config.strong_share)
+            chance = selector.probability(win_rate=win_rate, threshold=threshold, rate=config.rate)
+            if draws[row] < chance and (config.max_labels is None or labels + len(picked) < config.max_labels):
+                picked.append(row)
+        for row in picked:  # the block's labels arrive after it was routed
+            store.add(traffic.embeddings[row], outcomes[row])
+            labels += 1
+            if labels >= next_score:
+                curve.append((labels, score()))
+                next_score += config.every
         if config.max_labels is not None and labels >= config.max_labels:
             break
-        if draws[row] >= selector.probability(embedding=embedding, rate=config.rate):
-            continue
-        selector.duelled(embedding)
-        store.add(embedding, outcomes[row])
-        labels += 1
-        if labels >= next_score:
-            curve.append((labels, score()))
-            next_score += config.every
     if labels > curve[-1][0]:
         curve.append((labels, score()))
     return curve

@@ -4,18 +4,16 @@ duel selection rules compared offline, over many seeds, paired.
 
 `training.core.replay` replays each seed's traffic part in memory (SW over the stored shared
 battles plus the labels so far; the gateway's own `DuelSelector`) and scores SW on the test part
-every few labels. Every rule sees the same traffic, test part and draws for a seed, so each
+every few labels. Figures: README, *Which requests to duel*. Every rule sees the same traffic, test part and draws for a seed, so each
 seed gives a paired difference against the first rule listed. The split is `simulate_traffic`'s
 (`--test-share`, seeded), so its figures and these are on the same prompts.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from routerhub.devtools.simulation import score_file_arguments
 from training.core.active import SELECTIONS
 
 
@@ -34,9 +32,7 @@ class Command(BaseCommand):
     help = __doc__.split("\n\n")[0]
 
     def add_arguments(self, parser):
-        parser.add_argument("--scores", required=True, help="Score-table JSONL (plain or .gz), e.g. gsm8k_scores.jsonl.")
-        parser.add_argument("--strong", required=True)
-        parser.add_argument("--weak", required=True)
+        score_file_arguments(parser)
         parser.add_argument("--duel-rate", type=float, required=True, help="The tenant's duel rate.")
         parser.add_argument("--selections", default="uniform,active",
                             help=f"Rules to compare ({', '.join(SELECTIONS)}); the first is the baseline of the "
@@ -47,6 +43,8 @@ class Command(BaseCommand):
         parser.add_argument("--test-size", type=int, default=None)
         parser.add_argument("--max-labels", type=int, default=None)
         parser.add_argument("--every", type=int, default=25, help="Labels between two scorings.")
+        parser.add_argument("--block", type=int, default=10,
+                            help="Requests routed by the same labels (their labels arrive after the block).")
         parser.add_argument("--checkpoints", default="50,100,200")
         parser.add_argument("--target-apgr", type=float, default=0.57)
         parser.add_argument("--json", metavar="OUT")
@@ -57,41 +55,37 @@ class Command(BaseCommand):
 
         from feedback.selectors import battles_load
         from routerhub.devtools.simulation import (
+            comparison_write,
             paired_differences,
-            plot_selection_comparison,
             random_line,
+            score_file_load,
             selection_comparison,
+            selections_parse,
             split_traffic_test,
         )
-        from training.core.datasets import UnknownFormat
-        from training.core.evaluation import eval_set_load
         from training.core.replay import ReplayConfig, duel_replay
         from training.evaluation import eval_set_embed
 
         if not 0.0 < opts["duel_rate"] <= 1.0 or not 0.0 < opts["test_share"] < 1.0:
             raise CommandError("--duel-rate must be in (0, 1] and --test-share in (0, 1)", returncode=2)
-        selections = [s.strip() for s in opts["selections"].split(",") if s.strip()]
-        if not selections or any(s not in SELECTIONS for s in selections):
-            raise CommandError(f"--selections: {' and/or '.join(SELECTIONS)}", returncode=2)
+        selections = selections_parse(opts["selections"], option="--selections")
         try:
             seeds = parse_seeds(opts["seeds"])
             checkpoints = [int(c) for c in opts["checkpoints"].split(",")]
         except ValueError:
             raise CommandError("--seeds ('0-19' or '0,1,2') and --checkpoints (comma-separated) are integers",
                                returncode=2) from None
-        if not Path(opts["scores"]).is_file():
-            raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
-        try:
-            eval_set = eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
-        except UnknownFormat as exc:
-            raise CommandError(str(exc), returncode=2) from None
+        eval_set = score_file_load(opts)
         shared = battles_load()
         missing = [m for m in eval_set.models if m not in shared.models]
         if missing:
             raise CommandError(f"the shared battles never name {', '.join(missing)}: import them first "
                                "(import_preferences)", returncode=2)
         eval_set_embed(eval_set, progress=True)
-        config = ReplayConfig(rate=opts["duel_rate"], every=opts["every"], max_labels=opts["max_labels"])
+        if opts["block"] < 1 or opts["every"] < 1:
+            raise CommandError("--block and --every must be positive", returncode=2)
+        config = ReplayConfig(rate=opts["duel_rate"], every=opts["every"], block=opts["block"],
+                              max_labels=opts["max_labels"])
         results = []
         with tqdm(total=len(seeds) * len(selections), desc="replays", unit="run") as bar:
             for seed in seeds:
@@ -109,12 +103,7 @@ class Command(BaseCommand):
         comparison["paired"] = paired_differences(results, router="sw", checkpoints=checkpoints,
                                                   baseline=selections[0])
         self._print(comparison, checkpoints, opts["target_apgr"], selections[0])
-        if opts["json"]:
-            Path(opts["json"]).write_text(json.dumps({"comparison": comparison, "runs": results}, indent=1))
-            self.stdout.write(f"comparison written to {opts['json']}")
-        if opts["plot"]:
-            plot_selection_comparison(results, comparison, opts["plot"])
-            self.stdout.write(f"plot written to {opts['plot']}")
+        comparison_write(results, comparison, json_path=opts["json"], plot_path=opts["plot"], say=self.stdout.write)
 
     def _print(self, comparison: dict, checkpoints: list[int], target: float, baseline: str) -> None:
         for selection, row in comparison["selections"].items():

@@ -24,14 +24,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routerhub.devtools.processes import http_answers, process_stop
-from routerhub.devtools.simulation import reload_wait
+from routerhub.devtools.simulation import reload_wait, score_file_arguments, score_file_load, selections_parse
 from routerhub.gateway.registry import registry
 from routerhub.gateway.selectors import routed_prompts
 from routerhub.tenants.models import ModelEndpoint, Tenant
 from routerhub.tenants.services import tenant_threshold_set
 from training.core.active import SELECTIONS
 from training.core.calibration import threshold_for_strong_share
-from training.core.datasets import UnknownFormat
 from training.core.routers import DEFAULT_TRAINING_KINDS, TRAINABLE_KINDS
 from training.evaluation import version_win_rates, versions_evaluate
 from training.models import TrainingRun
@@ -44,9 +43,7 @@ class Command(BaseCommand):
     help = __doc__.split("\n\n")[0]
 
     def add_arguments(self, parser):
-        parser.add_argument("--scores", required=True, help="Score-table JSONL (plain or .gz), e.g. gsm8k_scores.jsonl.")
-        parser.add_argument("--strong", required=True)
-        parser.add_argument("--weak", required=True)
+        score_file_arguments(parser)
         parser.add_argument("--requests", type=int, default=None, help="Traffic requests (default: all of the traffic part).")
         parser.add_argument("--feedback-rate", type=float, default=0.5, help="Share of answers that get a thumb.")
         parser.add_argument("--duel-rate", type=float, default=0.0, help="The tenant's duel rate.")
@@ -77,7 +74,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         from routerhub.devtools.simulation import split_traffic_test
-        from training.core.evaluation import eval_set_load
 
         for name in ("feedback_rate", "duel_rate", "test_share", "strong_share"):
             if not 0.0 <= opts[name] <= 1.0:
@@ -87,15 +83,8 @@ class Command(BaseCommand):
         kinds = [k.strip() for k in opts["kinds"].split(",") if k.strip()]
         if not kinds or any(k not in TRAINABLE_KINDS for k in kinds):
             raise CommandError(f"--kinds: {' and/or '.join(TRAINABLE_KINDS)}", returncode=2)
-        if not Path(opts["scores"]).is_file():
-            raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
-        try:
-            eval_set = eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
-        except UnknownFormat as exc:
-            raise CommandError(str(exc), returncode=2) from None
-        selections = [s.strip() for s in opts["duel_selection"].split(",") if s.strip()]
-        if not selections or any(s not in SELECTIONS for s in selections):
-            raise CommandError(f"--duel-selection: {' and/or '.join(SELECTIONS)}", returncode=2)
+        eval_set = score_file_load(opts)
+        selections = selections_parse(opts["duel_selection"], option="--duel-selection")
         try:
             seeds = [int(s) for s in opts["seeds"].split(",")] if opts["seeds"] else [opts["seed"]]
             checkpoints = [int(c) for c in opts["checkpoints"].split(",")]
@@ -131,7 +120,7 @@ class Command(BaseCommand):
 
     def _compare(self, results: list[dict], opts, checkpoints: list[int]) -> None:
         """The selection rules at equal label counts over the seeds: printed, and to --json / --plot."""
-        from routerhub.devtools.simulation import plot_selection_comparison, selection_comparison
+        from routerhub.devtools.simulation import comparison_write, selection_comparison
 
         comparison = selection_comparison(results, router=opts["route_with"], checkpoints=checkpoints,
                                           target=opts["target_apgr"])
@@ -141,12 +130,7 @@ class Command(BaseCommand):
             reached = row["labels_to_target"]
             self.stdout.write(f"{selection} ({row['runs']} runs): APGR after " + "; ".join(cells)
                               + f"; labels to reach {opts['target_apgr']:g}: {reached}")
-        if opts["json"]:
-            Path(opts["json"]).write_text(json.dumps({"comparison": comparison, "runs": results}, indent=1))
-            self.stdout.write(f"comparison written to {opts['json']}")
-        if opts["plot"]:
-            plot_selection_comparison(results, comparison, opts["plot"])
-            self.stdout.write(f"plot written to {opts['plot']}")
+        comparison_write(results, comparison, json_path=opts["json"], plot_path=opts["plot"], say=self.stdout.write)
 
     # --- the parts
     def _simulate(self, opts, kinds, traffic, test, cleanup) -> dict:
