@@ -269,7 +269,8 @@ def paired_differences(results: list[dict], *, router: str, checkpoints, baselin
         for n in checkpoints:
             diffs = [a - b for a, b in ((apgr_at(curve, n), apgr_at(base.get(seed, []), n))
                                         for seed, curve in by_seed.items()) if a is not None and b is not None]
-            out[rule][str(n)] = ({"mean": float(np.mean(diffs)), "sem": float(np.std(diffs) / np.sqrt(len(diffs))),
+            sem = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
+            out[rule][str(n)] = ({"mean": float(np.mean(diffs)), "sem": sem,
                                   "wins": int(sum(d > 0 for d in diffs)), "runs": len(diffs)} if diffs else None)
     return out
 

@@ -58,12 +58,22 @@ def test_paired_differences_pair_each_rule_with_the_baseline_on_its_seed():
 
 def test_replay_refuses_bad_arguments():
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
-    for bad in (["--duel-rate", "0"], ["--duel-rate", "0.3", "--selections", "greedy"],
-                ["--duel-rate", "0.3", "--seeds", "a-b"], ["--duel-rate", "0.3", "--scores", "/nonexistent.jsonl"]):
-        args = ["--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG, "--weak", WEAK, *bad]
-        with pytest.raises(CommandError) as caught:
+    for bad in ("3-1", "0,0", "a-b"):
+        with pytest.raises(ValueError):
+            parse_seeds(bad)
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # so that only the bad argument can fail
+    for bad, names in ((["--duel-rate", "0"], "--duel-rate"), (["--selections", "greedy"], "--selections"),
+                       (["--seeds", "a-b"], "--seeds"), (["--block", "0"], "--block"),
+                       (["--test-size", "0"], "--test-size"), (["--scores", "/nonexistent.jsonl"], "--scores"),
+                       (["--test-size", "5"], "too few prompts")):
+        args = ["--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG, "--weak", WEAK,
+                "--duel-rate", "0.3", *bad]
+        with pytest.raises(CommandError, match=names) as caught:
             call_command("replay_duels", *args)
         assert caught.value.returncode == 2
+
+
+def test_replay_needs_the_shared_battles():
     with pytest.raises(CommandError, match="import them first") as caught:  # no shared battles stored
         call_command("replay_duels", "--scores", str(FIXTURES / "scores_eval.jsonl"), "--strong", STRONG,
                      "--weak", WEAK, "--duel-rate", "0.3")

@@ -164,18 +164,19 @@ def test_the_daily_duel_budget_stops_new_duels_for_the_day(pool_gateway, client)
     from feedback.models import Duel
 
     tenant = pool_gateway.tenant
-    tenant.duel_rate, tenant.duel_budget_usd_per_day = 1.0, Decimal("0.001")
+    tenant.duel_rate, tenant.duel_budget_usd_per_day = 1.0, Decimal("0.0015")
     tenant.save()
     first = ask(pool_gateway, HARD[3])
     duel = Duel.objects.get(request_id=first.headers["x-routerhub-request-id"])
     ask(pool_gateway, HARD[4])
     assert Duel.objects.count() == 2  # the first one's fetch has cost nothing yet
-    Duel.objects.filter(pk=duel.pk).update(cost=Decimal("0.001"))  # what its fetch would have cost
+    Duel.objects.filter(pk=duel.pk).update(cost=Decimal("0.0015"))  # what its fetch would have cost
     ask(pool_gateway, HARD[5])
     assert Duel.objects.count() == 2  # today's duels cost the budget: none more today
     # the console's tenant page shows the day's duels against the budget
     client.force_login(get_user_model().objects.create_user("staff", password="x", is_staff=True))
+    Duel.objects.filter(pk=duel.pk).update(cost=Decimal("0.001"))  # a cost apart from the budget, to tell them apart
     page = client.get(f"/console/tenants/{tenant.slug}/")
     assert page.context["spend"]["duels_today"] == {"count": 2, "cost": Decimal("0.001")}
     card = page.content.decode().split('data-spend="duels">')[1].split("</div></div>")[0]
-    assert "$0.0010" in card and "2 duels" in card and "active selection at 100.0%" in card
+    assert "$0.0010" in card and "of $0.0015" in card and "2 duels" in card and "active selection at 100.0%" in card

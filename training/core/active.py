@@ -21,8 +21,8 @@ measurably more per label than uniform duels. Also tried: softer rules (duel pro
 (1 − 2d)^k, d the quantile distance; worse the softer), a 10% uniform mix (worse), the highest
 win rates (level), and the prompts farthest from every duelled one (commit 3298c3a): ahead on
 GSM8K (+0.018 ± 0.011 after 100 labels) but behind on MMLU (−0.029 ± 0.013 after 300), with a
-traffic-density weight too (−0.049 ± 0.028 after 300, five seeds): the farthest prompts are the
-untypical ones. Plain Python: no Django, no state outside the object.
+traffic-density weight too (a prototype not kept: −0.049 ± 0.028 after 300, five seeds): the
+farthest prompts are the untypical ones. Plain Python: no Django, no state outside the object.
 """
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ the tenant's strong share of the win rates seen so far (as `simulate_traffic` re
 the duel decided by the shipped `DuelSelector` (`training.core.active`, the gateway's own class)
 and a seeded draw, and the block's labels (from the two models' scores) added to the tenant's
 battles after it, which SW reads with the shared battles at weight `own_weight` (as the serving
-index reads new preferences). After each `every` labels SW is scored on the test part.
+index reads new preferences). After each `every` labels SW is scored on the test part. One selector serves the whole replay, while the gateway
+starts a fresh one at each new router version (uniform for its first 50 requests): the replay's
+window mixes win rates of successive label sets, as the gateway's does between two versions.
 
 Plain Python: arrays in, numbers out. SW here is the exact scan over the battles in memory
 (`BattleArrays`); served, it reads the preference store's index, which approximates the far
@@ -25,6 +27,7 @@ import numpy as np
 from training.core.active import DuelSelector
 from training.core.calibration import threshold_for_strong_share
 from training.core.evaluation import EvalSet
+from training.core.labels import battle_from_scores, outcome
 from training.core.metrics import evaluate_win_rates
 from training.core.routers.base import Battles
 from training.core.routers.sw import SWRankingRouter
@@ -41,8 +44,9 @@ class ReplayConfig:
 
 
 def duel_outcome(strong_score: float, weak_score: float) -> float:
-    """The strong model's share of a duel's win from the two answers' scores (a tie: half)."""
-    return 1.0 if strong_score > weak_score else 0.0 if weak_score > strong_score else 0.5
+    """The strong model's share of a duel's win from the two answers' scores (a tie: half), by the
+    labelling rules of `training.core.labels`."""
+    return outcome(battle_from_scores(strong_score, weak_score))
 
 
 class _Labelled:

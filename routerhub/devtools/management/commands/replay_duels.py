@@ -11,6 +11,7 @@ seed gives a paired difference against the first rule listed. The split is `simu
 from __future__ import annotations
 
 import numpy as np
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routerhub.devtools.simulation import score_file_arguments
@@ -22,9 +23,11 @@ def parse_seeds(text: str) -> list[int]:
     seeds: list[int] = []
     for part in text.split(","):
         low, _, high = part.strip().partition("-")
+        if high and int(high) < int(low):
+            raise ValueError(f"empty range {part!r}")
         seeds += list(range(int(low), int(high) + 1)) if high else [int(low)]
-    if not seeds:
-        raise ValueError("no seeds")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError("no seeds, or a seed twice")
     return seeds
 
 
@@ -69,6 +72,9 @@ class Command(BaseCommand):
         if not 0.0 < opts["duel_rate"] <= 1.0 or not 0.0 < opts["test_share"] < 1.0:
             raise CommandError("--duel-rate must be in (0, 1] and --test-share in (0, 1)", returncode=2)
         selections = selections_parse(opts["selections"], option="--selections")
+        for name in ("block", "every", "requests", "test_size", "max_labels"):
+            if opts[name] is not None and opts[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be positive", returncode=2)
         try:
             seeds = parse_seeds(opts["seeds"])
             checkpoints = [int(c) for c in opts["checkpoints"].split(",")]
@@ -82,15 +88,16 @@ class Command(BaseCommand):
             raise CommandError(f"the shared battles never name {', '.join(missing)}: import them first "
                                "(import_preferences)", returncode=2)
         eval_set_embed(eval_set, progress=True)
-        if opts["block"] < 1 or opts["every"] < 1:
-            raise CommandError("--block and --every must be positive", returncode=2)
         config = ReplayConfig(rate=opts["duel_rate"], every=opts["every"], block=opts["block"],
-                              max_labels=opts["max_labels"])
+                              max_labels=opts["max_labels"], own_weight=settings.ROUTERHUB_OWN_DATA_WEIGHT)
         results = []
         with tqdm(total=len(seeds) * len(selections), desc="replays", unit="run") as bar:
             for seed in seeds:
                 traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
                                                    requests=opts["requests"], test_size=opts["test_size"])
+                if not traffic.rows or len(test.rows) < 10:
+                    raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for "
+                                       "testing (need at least 1 and 10)", returncode=2)
                 for selection in selections:
                     curve = duel_replay(shared, traffic, test, selection=selection, config=config, seed=seed)
                     results.append({"config": {"scores": opts["scores"], "duel_selection": selection, "seed": seed,
@@ -116,5 +123,5 @@ class Command(BaseCommand):
             paired = comparison["paired"].get(selection)
             if paired:
                 self.stdout.write(f"  against {baseline}, paired: " + "; ".join(
-                    f"{n}: {d['mean']:+.3f} ± {d['sem']:.3f} (wins {d['wins']} of {d['runs']})"
+                    f"{n}: {d['mean']:+.3f} ± {d['sem'] or 0:.3f} (wins {d['wins']} of {d['runs']})"
                     for n, d in paired.items() if d))
