@@ -70,6 +70,19 @@ def selections_parse(text: str, *, option: str) -> list[str]:
     return selections
 
 
+def traffic_test_split(eval_set: EvalSet, opts, seed: int) -> tuple[EvalSet, EvalSet]:
+    """(traffic, test) for one seed by the command's --test-share, --requests and --test-size;
+    CommandError (exit 2) when either part is too small to simulate or score (1 and 10 prompts)."""
+    from django.core.management.base import CommandError
+
+    traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
+                                       requests=opts["requests"], test_size=opts["test_size"])
+    if not traffic.rows or len(test.rows) < 10:
+        raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for testing "
+                           "(need at least 1 and 10)", returncode=2)
+    return traffic, test
+
+
 def split_traffic_test(eval_set: EvalSet, *, test_share: float, seed: int, requests: int | None = None,
                        test_size: int | None = None) -> tuple[EvalSet, EvalSet]:
     """(traffic, test): disjoint by prompt text, seeded; `requests` and `test_size` cap the two parts."""

@@ -4,9 +4,10 @@ duel selection rules compared offline, over many seeds, paired.
 
 `training.core.replay` replays each seed's traffic part in memory (SW over the stored shared
 battles plus the labels so far; the gateway's own `DuelSelector`) and scores SW on the test part
-every few labels. Figures: README, *Which requests to duel*. Every rule sees the same traffic, test part and draws for a seed, so each
-seed gives a paired difference against the first rule listed. The split is `simulate_traffic`'s
-(`--test-share`, seeded), so its figures and these are on the same prompts.
+every few labels. Every rule sees the same traffic, test part and draws for a seed, so each seed
+gives a paired difference against the first rule listed. The split is `simulate_traffic`'s
+(`--test-share`, seeded), so its figures and these are on the same prompts. Figures: README,
+*Which requests to duel*.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class Command(BaseCommand):
             score_file_load,
             selection_comparison,
             selections_parse,
-            split_traffic_test,
+            traffic_test_split,
         )
         from training.core.replay import ReplayConfig, duel_replay
         from training.evaluation import eval_set_embed
@@ -93,11 +94,7 @@ class Command(BaseCommand):
         results = []
         with tqdm(total=len(seeds) * len(selections), desc="replays", unit="run") as bar:
             for seed in seeds:
-                traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
-                                                   requests=opts["requests"], test_size=opts["test_size"])
-                if not traffic.rows or len(test.rows) < 10:
-                    raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for "
-                                       "testing (need at least 1 and 10)", returncode=2)
+                traffic, test = traffic_test_split(eval_set, opts, seed)
                 for selection in selections:
                     curve = duel_replay(shared, traffic, test, selection=selection, config=config, seed=seed)
                     results.append({"config": {"scores": opts["scores"], "duel_selection": selection, "seed": seed,

@@ -73,7 +73,7 @@ class Command(BaseCommand):
         parser.add_argument("--run-timeout", type=float, default=3600, help="Give up on a training run after this.")
 
     def handle(self, *args, **opts):
-        from routerhub.devtools.simulation import split_traffic_test
+        from routerhub.devtools.simulation import traffic_test_split
 
         for name in ("feedback_rate", "duel_rate", "test_share", "strong_share"):
             if not 0.0 <= opts[name] <= 1.0:
@@ -92,11 +92,7 @@ class Command(BaseCommand):
             raise CommandError("--seeds and --checkpoints are comma-separated integers", returncode=2) from None
         results = []
         for seed in seeds:
-            traffic, test = split_traffic_test(eval_set, test_share=opts["test_share"], seed=seed,
-                                               requests=opts["requests"], test_size=opts["test_size"])
-            if not traffic.rows or len(test.rows) < 10:
-                raise CommandError(f"too few prompts: {len(traffic.rows)} for traffic, {len(test.rows)} for testing "
-                                   "(need at least 1 and 10)", returncode=2)
+            traffic, test = traffic_test_split(eval_set, opts, seed)
             for selection in selections:
                 cleanup: list = []
                 try:
