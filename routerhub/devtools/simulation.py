@@ -37,10 +37,10 @@ SIM_TENANT_NAME = "simulate_traffic"  # the name that marks a tenant this comman
 
 
 # --- what simulate_traffic and replay_duels share: the score file and the rules to compare
-def score_file_arguments(parser) -> None:
+def score_file_arguments(parser, *, pair_required: bool = True) -> None:
     parser.add_argument("--scores", required=True, help="Score-table JSONL (plain or .gz), e.g. gsm8k_scores.jsonl.")
-    parser.add_argument("--strong", required=True)
-    parser.add_argument("--weak", required=True)
+    parser.add_argument("--strong", required=pair_required)
+    parser.add_argument("--weak", required=pair_required)
 
 
 def score_file_load(opts) -> EvalSet:
@@ -56,6 +56,26 @@ def score_file_load(opts) -> EvalSet:
         return eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
     except UnknownFormat as exc:
         raise CommandError(str(exc), returncode=2) from None
+
+
+def pool_set_load(opts) -> EvalSet:
+    """The --scores file's rows for --pool, as a priced pool set whose models are ordered most
+    expensive first (mean cost over the rows, as a tenant's pool is ordered by price); CommandError
+    (exit 2) when it cannot be read or does not price the pool."""
+    from django.core.management.base import CommandError
+
+    from training.core.datasets import UnknownFormat, read_score_rows
+    from training.core.evaluation import eval_set_from_rows, pool_select
+
+    if not Path(opts["scores"]).is_file():
+        raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
+    try:
+        pool, rows = pool_select(read_score_rows(opts["scores"]), opts["pool"], source=opts["scores"])
+    except (UnknownFormat, ValueError) as exc:
+        raise CommandError(str(exc), returncode=2) from None
+    priced = eval_set_from_rows(Path(opts["scores"]).name, rows, pool, priced=True, path=opts["scores"])
+    order = np.argsort(-priced.cost.mean(axis=0), kind="stable")
+    return eval_set_from_rows(priced.name, rows, [pool[i] for i in order], priced=True, path=opts["scores"])
 
 
 def selections_parse(text: str, *, option: str) -> list[str]:
@@ -227,13 +247,15 @@ def reload_wait() -> None:
 
 
 # --- comparing duel selection rules (`simulate_traffic --duel-selection active,uniform --seeds 0,1,2`)
-def label_curve(result: dict, router: str) -> list[tuple[int, float]]:
-    """(duel labels so far, APGR on the test part) after each retrain of one simulation."""
-    return [(int(p["duel_labels"]), float(p["apgr"])) for p in result["points"] if p["router"] == router]
+def label_curve(result: dict, router: str, metric: str = "apgr") -> list[tuple[int, float]]:
+    """(duel labels so far, `metric` on the test part: APGR, or a pool's AIQ) after each retrain of
+    one simulation."""
+    return [(int(p["duel_labels"]), float(p[metric])) for p in result["points"] if p["router"] == router]
 
 
 def apgr_at(curve: list[tuple[int, float]], labels: int) -> float | None:
-    """APGR after `labels` labels, interpolated between retrains; None past the curve's end."""
+    """The curve's value (APGR, AIQ) after `labels` labels, interpolated between retrains; None
+    past the curve's end."""
     if not curve or labels > curve[-1][0]:
         return None
     xs, ys = zip(*curve)
@@ -241,19 +263,20 @@ def apgr_at(curve: list[tuple[int, float]], labels: int) -> float | None:
 
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
-    """The label count of the first retrain at or above `target` APGR; None if none got there."""
+    """The label count of the first retrain at or above `target`; None if none got there."""
     return next((labels for labels, apgr in curve if apgr >= target), None)
 
 
-def selection_comparison(results: list[dict], *, router: str, checkpoints, target: float) -> dict:
-    """Per duel selection rule, over its runs (seeds): mean and spread of APGR at each label count,
-    and the labels each run needed to reach `target`."""
-    out = {"router": router, "checkpoints": list(checkpoints), "target": target, "selections": {}}
+def selection_comparison(results: list[dict], *, router: str, checkpoints, target: float,
+                         metric: str = "apgr") -> dict:
+    """Per duel selection rule, over its runs (seeds): mean and spread of `metric` (APGR, or a
+    pool's AIQ) at each label count, and the labels each run needed to reach `target`."""
+    out = {"router": router, "metric": metric, "checkpoints": list(checkpoints), "target": target, "selections": {}}
     by_rule: dict[str, list[dict]] = {}
     for result in results:
         by_rule.setdefault(result["config"]["duel_selection"], []).append(result)
     for rule, runs in by_rule.items():
-        curves = [label_curve(run, router) for run in runs]
+        curves = [label_curve(run, router, metric) for run in runs]
         at = {}
         for n in checkpoints:
             values = [v for v in (apgr_at(curve, n) for curve in curves) if v is not None]
@@ -265,14 +288,14 @@ def selection_comparison(results: list[dict], *, router: str, checkpoints, targe
     return out
 
 
-def paired_differences(results: list[dict], *, router: str, checkpoints, baseline: str) -> dict:
-    """Per rule other than `baseline`: its APGR minus the baseline's on the same seed, at each label
+def paired_differences(results: list[dict], *, router: str, checkpoints, baseline: str, metric: str = "apgr") -> dict:
+    """Per rule other than `baseline`: its `metric` minus the baseline's on the same seed, at each label
     count, over the seeds both reached it: mean, standard error, and on how many seeds it was
     ahead. Pairing removes what the seeds share (the split, the traffic's order), which dominates
     the spread of either rule alone."""
     curves: dict[str, dict[int, list]] = {}
     for result in results:
-        curves.setdefault(result["config"]["duel_selection"], {})[result["config"]["seed"]] = label_curve(result, router)
+        curves.setdefault(result["config"]["duel_selection"], {})[result["config"]["seed"]] = label_curve(result, router, metric)
     base = curves.get(baseline, {})
     out = {}
     for rule, by_seed in curves.items():
@@ -302,7 +325,7 @@ def comparison_write(results: list[dict], comparison: dict, *, json_path: str | 
 
 
 def plot_selection_comparison(results: list[dict], comparison: dict, path: str) -> None:
-    """Each rule's APGR against labels: every run thin, the mean at the checkpoints thick."""
+    """Each rule's APGR (or AIQ) against labels: every run thin, the mean at the checkpoints thick."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -314,7 +337,7 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
               for rule in comparison["selections"]}
     for result in results:
         rule = result["config"]["duel_selection"]
-        curve = label_curve(result, comparison["router"])
+        curve = label_curve(result, comparison["router"], comparison.get("metric", "apgr"))
         ax.plot(*zip(*curve), color=colors[rule], alpha=0.3, linewidth=1)
     for rule, row in comparison["selections"].items():
         points = [(int(n), v["mean"], v["std"]) for n, v in row["at"].items() if v]
@@ -322,12 +345,13 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
             xs, means, stds = zip(*points)
             ax.errorbar(xs, means, yerr=stds, color=colors[rule], marker="o", linewidth=2, capsize=3,
                         label=f"{rule} ({row['runs']} seeds)")
-    random = results[0].get("random")
-    if random:
-        ax.axhline(random["apgr"], color="black", linestyle="--", linewidth=1, label="random")
+    random, metric = results[0].get("random") or {}, comparison.get("metric", "apgr")
+    if metric in random:
+        ax.axhline(random[metric], color="black", linestyle="--", linewidth=1,
+                   label="random" if metric == "apgr" else "random mix")
     config = results[0]["config"]
     ax.set_xlabel("duel labels")
-    ax.set_ylabel(f"{comparison['router'].upper()} APGR on the test part")
+    ax.set_ylabel(f"{comparison['router'].upper()} {comparison.get('metric', 'apgr').upper()} on the test part")
     ax.set_title(f"{config['scores'].rsplit('/', 1)[-1]}: duel rate {config['duel_rate']:g}, "
                  f"test n={config['test_n']}", fontsize=9)
     ax.grid(alpha=0.3)

@@ -41,6 +41,36 @@ def test_replay_compares_the_rules_on_the_same_seeds(tmp_path, capsys):
     assert "active (3 seeds): APGR after 2:" in printed and "against uniform, paired" in printed
 
 
+def test_replay_of_a_pool_scores_aiq_and_picks_each_duels_second_model(tmp_path, capsys):
+    preferences_import(path=FIXTURES / "scores_train.jsonl.gz")  # the shared battles, all three models
+    costs = {STRONG: 0.01, WEAK: 0.001, "small-model": 0.0001}
+    rows = [json.loads(line) for line in (FIXTURES / "scores_eval.jsonl").read_text().splitlines() if line.strip()]
+    scores = tmp_path / "pool.jsonl"
+    scores.write_text("".join(json.dumps({**row, "costs": costs}) + "\n" for row in rows))
+    out = tmp_path / "pool.json"
+    call_command("replay_duels", "--scores", str(scores), "--pool", "all", "--duel-rate", "0.6", "--seeds", "0-1",
+                 "--every", "2", "--checkpoints", "2,4", "--knob", "0.5", "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["comparison"]["metric"] == "aiq" and result["comparison"]["paired"]["active"]["2"]["runs"] == 2
+    price_order = [STRONG, WEAK, "small-model"]  # most expensive first
+    for run in result["runs"]:
+        assert run["config"]["pool"] == price_order
+        assert all(0 < p["aiq"] <= 1 for p in run["points"]) and 0 < run["random"]["aiq"] <= 1
+        duels = sum(pair["duels"] for pair in run["pairs"])
+        assert duels == run["points"][-1]["duel_labels"] > 0
+        for pair in run["pairs"]:  # model a is the more expensive one
+            assert price_order.index(pair["model_a"]) < price_order.index(pair["model_b"])
+        if run["config"]["duel_selection"] == "uniform":  # the next model up in price
+            assert all(price_order.index(pair["model_b"]) - price_order.index(pair["model_a"]) == 1
+                       for pair in run["pairs"])
+    assert "active (2 seeds): AIQ after 2:" in capsys.readouterr().out
+    for bad, message in ((["--pool", "all", "--strong", STRONG], "--pool"), (["--pool", f"{STRONG},gpt-9"], "gpt-9"),
+                         (["--pool", "all", "--knob", "2"], "--knob"), ([], "--strong and --weak")):
+        with pytest.raises(CommandError, match=message) as caught:
+            call_command("replay_duels", "--scores", str(scores), "--duel-rate", "0.5", *bad)
+        assert caught.value.returncode == 2
+
+
 def test_paired_differences_pair_each_rule_with_the_baseline_on_its_seed():
     def run(rule, seed, curve):
         return {"config": {"duel_selection": rule, "seed": seed},

@@ -80,6 +80,28 @@ def eval_set_from_rows(name: str, rows: list[dict], models: list[str], *, priced
     return EvalSet(name=name, rows=kept, models=models, path=path, priced=priced)
 
 
+def pool_select(rows: list[dict], spec: str, *, source: str) -> tuple[list[str], list[dict]]:
+    """The pool that `spec` names ('all': every model the rows score and price; else comma-separated
+    names) and the rows that score and price every model of it. ValueError saying why when a name
+    is not scored and priced in `source`, fewer than two models remain, or no row has them all."""
+    priced = sorted({m for row in rows for m in row["scores"] if m in (row.get("costs") or {})})
+    if spec.strip().lower() == "all":
+        pool = priced
+    else:
+        pool = [m.strip().lower() for m in spec.split(",") if m.strip()]
+        unknown = [m for m in pool if m not in priced]
+        if unknown:
+            raise ValueError(f"--pool: {', '.join(unknown)} not scored and priced in {source}; it has "
+                             f"{', '.join(priced) or 'no prices (a pool needs costs per model)'}")
+    if len(pool) < 2:
+        raise ValueError(f"--pool needs two or more models scored and priced in {source}"
+                         + ("" if priced else ": the file has no prices (a pool needs a cost per model and row)"))
+    kept = [row for row in rows if all(m in row["scores"] and m in (row.get("costs") or {}) for m in pool)]
+    if not kept:
+        raise ValueError(f"{source}: no row scores and prices every model of the pool")
+    return pool, kept
+
+
 def eval_set_from_pairs(name: str, prompts: list[str], strong_scores, *, strong: str, weak: str) -> EvalSet:
     """An evaluation set from labelled battles of the pair: the strong model's score per prompt
     (the winner scores 1, the loser 0, a tie 0.5 each), the weak one's its complement."""

@@ -10,9 +10,15 @@ the tenant's strong share of the win rates seen so far (as `simulate_traffic` re
 the duel decided by the shipped `DuelSelector` (`training.core.active`, the gateway's own class)
 and a seeded draw, and the block's labels (from the two models' scores) added to the tenant's
 battles after it, which SW reads with the shared battles at weight `own_weight` (as the serving
-index reads new preferences). After each `every` labels SW is scored on the test part. One selector serves the whole replay, while the gateway
+index reads new preferences). After each `every` labels SW is scored on the test part. One
+selector serves the whole replay, while the gateway
 starts a fresh one at each new router version (uniform for its first 50 requests): the replay's
 window mixes win rates of successive label sets, as the gateway's does between two versions.
+
+`pool_duel_replay` does the same for a pool tenant: each request routed at the tenant's knob by
+the gateway's rule at a fixed knob (`ReplayConfig.knob`; a pool's knob is not re-calibrated), the
+second model of its duel picked as the gateway picks it, SW's AIQ on the test part
+(`training.core.pools`).
 
 Plain Python: arrays in, numbers out. SW here is the exact scan over the battles in memory
 (`BattleArrays`); served, it reads the preference store's index, which approximates the far
@@ -20,15 +26,18 @@ battles (README: *Serving*).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from training.core.active import DuelSelector
+from training.core.active import DuelSelector, informative_opponent
 from training.core.calibration import threshold_for_strong_share
 from training.core.evaluation import EvalSet
-from training.core.labels import battle_from_scores, outcome
+from training.core.labels import battle_from_scores, duel_opponent, outcome
 from training.core.metrics import evaluate_win_rates
+from training.core.policy import choose
+from training.core.pools import pool_baselines, pool_evaluate
 from training.core.routers.base import Battles
 from training.core.routers.sw import SWRankingRouter
 
@@ -41,6 +50,7 @@ class ReplayConfig:
     block: int = 10  # requests routed by the same labels (a block's labels arrive after it)
     every: int = 25  # labels between two scorings on the test part
     max_labels: int | None = None  # stop once this many labels are spent
+    knob: float = 0.5  # a pool's routing threshold (a pair re-calibrates its own: `strong_share`)
 
 
 def duel_outcome(strong_score: float, weak_score: float) -> float:
@@ -50,34 +60,47 @@ def duel_outcome(strong_score: float, weak_score: float) -> float:
 
 
 class _Labelled:
-    """The shared battles plus a tenant's labels on the pair, as one SW router (refit on change)."""
+    """The shared battles plus a tenant's labels (one battle each), as one SW router (refit on
+    change). `strong` and `weak` name the pair that `add` labels by default."""
 
     def __init__(self, shared: Battles, *, strong: str, weak: str, own_weight: float, gamma: float = 100.0):
         self.shared, self.gamma, self.own_weight = shared, gamma, own_weight
         self.strong, self.weak = strong, weak
-        self.strong_index, self.weak_index = shared.models.index(strong), shared.models.index(weak)
         self.embeddings: list[np.ndarray] = []
+        self.pairs: list[tuple[int, int]] = []
         self.outcomes: list[float] = []
         self._router = None
 
-    def add(self, embedding: np.ndarray, outcome: float) -> None:
+    def add(self, embedding: np.ndarray, outcome: float, *, model_a: str | None = None,
+            model_b: str | None = None) -> None:
+        """One label: `outcome` is model a's share of the win (default: the pair, a = strong)."""
+        models = self.shared.models
         self.embeddings.append(embedding)
+        self.pairs.append((models.index(model_a or self.strong), models.index(model_b or self.weak)))
         self.outcomes.append(outcome)
         self._router = None
 
-    def win_rates(self, queries: np.ndarray) -> np.ndarray:
+    @property
+    def router(self) -> SWRankingRouter:
         if self._router is None:
             battles, n = self.shared, len(self.outcomes)
             if n:
                 first = len(battles.prompt_embeddings)
+                pairs = np.asarray(self.pairs)
                 battles = Battles(np.vstack([battles.prompt_embeddings, np.asarray(self.embeddings, np.float32)]),
                                   np.concatenate([battles.prompt_index, first + np.arange(n)]),
-                                  np.concatenate([battles.model_a, np.full(n, self.strong_index)]),
-                                  np.concatenate([battles.model_b, np.full(n, self.weak_index)]),
+                                  np.concatenate([battles.model_a, pairs[:, 0]]),
+                                  np.concatenate([battles.model_b, pairs[:, 1]]),
                                   np.concatenate([battles.outcome, self.outcomes]), battles.models,
                                   np.concatenate([battles.weight, np.full(n, self.own_weight)]))
             self._router = SWRankingRouter(gamma=self.gamma).fit(battles)
-        return self._router.predict_win_rate(queries, strong=self.strong, weak=self.weak)
+        return self._router
+
+    def win_rates(self, queries: np.ndarray) -> np.ndarray:
+        return self.router.predict_win_rate(queries, strong=self.strong, weak=self.weak)
+
+    def ratings(self, queries: np.ndarray, models: list[str]) -> np.ndarray:
+        return self.router.predict_ratings(queries, models)
 
 
 def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: str, config: ReplayConfig,
@@ -123,4 +146,61 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
     return curve
 
 
-__all__ = ["ReplayConfig", "duel_outcome", "duel_replay"]
+def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: str, config: ReplayConfig,
+                     seed: int) -> tuple[list[tuple[int, dict]], Counter]:
+    """A pool tenant's duels replayed: the curve of (labels spent, {"aiq", "quality_at_third_cost"}
+    of SW on `test`) from the cold start on, and how many duels each pair of models got. `traffic` and `test` are priced pool sets (`EvalSet.priced`)
+    whose models are ordered most expensive first, with their embeddings.
+
+    Each request is routed as the gateway routes it (`training.core.policy.choose` at
+    `config.knob`), its duel decided by the shipped `DuelSelector` on P(first beats second), and its
+    second model picked as the gateway picks it: `active` the model whose duel with the served one
+    SW is least sure of (`informative_opponent`), `uniform` the next one up in price
+    (`training.core.labels.duel_opponent`). A label is the battle of the two answers' scores (model
+    a the more expensive)."""
+    pool = list(traffic.models)
+    store = _Labelled(shared, strong=pool[0], weak=pool[1], own_weight=config.own_weight)
+    selector = DuelSelector(selection=selection)
+    draws = np.random.default_rng(seed).random(len(traffic.rows))
+    quality = traffic.quality
+    baselines = pool_baselines(test)
+
+    def score() -> dict:
+        result = pool_evaluate(store.ratings(test.embeddings, pool), test, baselines=baselines)
+        return {"aiq": result["aiq"], "quality_at_third_cost": result["quality_at_third_cost"]}
+
+    curve = [(0, score())]
+    labels, next_score = 0, config.every
+    pairs: Counter = Counter()
+    for start in range(0, len(traffic.rows), config.block):
+        rows = range(start, min(len(traffic.rows), start + config.block))
+        ratings = store.ratings(traffic.embeddings[rows.start:rows.stop], pool)
+        picked = []
+        for row, row_ratings in zip(rows, ratings):
+            choice = choose(row_ratings, config.knob)
+            chance = selector.probability(win_rate=choice.win_rate, threshold=config.knob, rate=config.rate)
+            if not (draws[row] < chance and (config.max_labels is None or labels + len(picked) < config.max_labels)):
+                continue
+            served = pool[choice.index]
+            other = None
+            if selection == "active":
+                other = informative_opponent(served=served, ratings=dict(zip(pool, row_ratings)), pool=pool)
+            other = other or duel_opponent(served_model=served, pool=pool)
+            a, b = sorted((pool.index(served), pool.index(other)))  # model a: the more expensive
+            picked.append((row, a, b))
+        for row, a, b in picked:  # the block's labels arrive after it was routed
+            store.add(traffic.embeddings[row], duel_outcome(quality[row, a], quality[row, b]),
+                      model_a=pool[a], model_b=pool[b])
+            pairs[pool[a], pool[b]] += 1
+            labels += 1
+            if labels >= next_score:
+                curve.append((labels, score()))
+                next_score += config.every
+        if config.max_labels is not None and labels >= config.max_labels:
+            break
+    if labels > curve[-1][0]:
+        curve.append((labels, score()))
+    return curve, pairs
+
+
+__all__ = ["ReplayConfig", "duel_outcome", "duel_replay", "pool_duel_replay"]

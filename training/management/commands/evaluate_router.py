@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from feedback.store import preferences_import
 from training.core.datasets import UnknownFormat, read_score_rows
-from training.core.evaluation import eval_set_from_rows, rows_split
+from training.core.evaluation import eval_set_from_rows, pool_select, rows_split
 from training.core.routers import ROUTERS, UnknownModel
 from training.evaluation import curves_plot, holdout_import, holdout_source, pool_routers_evaluate, routers_evaluate
 
@@ -151,23 +151,10 @@ class Command(BaseCommand):
             if not kept:
                 raise CommandError(f"{opts['eval']}: no row scores both {strong!r} and {weak!r}", returncode=2)
             return kept
-        priced = sorted({m for row in rows for m in row["scores"] if m in row["costs"]})
-        if opts["pool"].strip().lower() == "all":
-            self._pool = priced
-        else:
-            self._pool = [m.strip().lower() for m in opts["pool"].split(",") if m.strip()]
-            unknown = [m for m in self._pool if m not in priced]
-            if unknown:
-                raise CommandError(f"--pool: {', '.join(unknown)} not scored and priced in {opts['eval']}; it "
-                                   f"has {', '.join(priced) or 'no prices (a pool needs costs per model)'}",
-                                   returncode=2)
-        if len(self._pool) < 2:
-            raise CommandError(f"--pool needs two or more models scored and priced in {opts['eval']}"
-                               + ("" if priced else ": the file has no prices (a pool needs a cost per model and row)"),
-                               returncode=2)
-        kept = [row for row in rows if all(m in row["scores"] and m in row["costs"] for m in self._pool)]
-        if not kept:
-            raise CommandError(f"{opts['eval']}: no row scores and prices every model of the pool", returncode=2)
+        try:
+            self._pool, kept = pool_select(rows, opts["pool"], source=opts["eval"])
+        except ValueError as exc:
+            raise CommandError(str(exc), returncode=2) from None
         return kept
 
     def _print_pool(self, result: dict) -> None:
