@@ -345,14 +345,16 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
             xs, means, stds = zip(*points)
             ax.errorbar(xs, means, yerr=stds, color=colors[rule], marker="o", linewidth=2, capsize=3,
                         label=f"{rule} ({row['runs']} seeds)")
-    random, metric = results[0].get("random") or {}, comparison.get("metric", "apgr")
-    if metric in random:
-        ax.axhline(random[metric], color="black", linestyle="--", linewidth=1,
+    metric = comparison.get("metric", "apgr")
+    randoms = [result["random"][metric] for result in results if metric in (result.get("random") or {})]
+    if randoms:  # each seed's test part has its own: their mean
+        ax.axhline(float(np.mean(randoms)), color="black", linestyle="--", linewidth=1,
                    label="random" if metric == "apgr" else "random mix")
     config = results[0]["config"]
     ax.set_xlabel("duel labels")
     ax.set_ylabel(f"{comparison['router'].upper()} {comparison.get('metric', 'apgr').upper()} on the test part")
-    ax.set_title(f"{config['scores'].rsplit('/', 1)[-1]}: duel rate {config['duel_rate']:g}, "
+    pool = f"pool of {len(config['pool'])} at knob {config['knob']:g}, " if "pool" in config else ""
+    ax.set_title(f"{config['scores'].rsplit('/', 1)[-1]}: {pool}duel rate {config['duel_rate']:g}, "
                  f"test n={config['test_n']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

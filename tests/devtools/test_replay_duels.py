@@ -65,7 +65,9 @@ def test_replay_of_a_pool_scores_aiq_and_picks_each_duels_second_model(tmp_path,
                        for pair in run["pairs"])
     assert "active (2 seeds): AIQ after 2:" in capsys.readouterr().out
     for bad, message in ((["--pool", "all", "--strong", STRONG], "--pool"), (["--pool", f"{STRONG},gpt-9"], "gpt-9"),
-                         (["--pool", "all", "--knob", "2"], "--knob"), ([], "--strong and --weak")):
+                         (["--pool", "all", "--knob", "2"], "--knob"), ([], "--strong and --weak"),
+                         (["--pool", f"{STRONG},{WEAK},{STRONG}"], "more than once"),
+                         (["--strong", STRONG, "--weak", WEAK, "--knob", "0.6"], "apply to a pool")):
         with pytest.raises(CommandError, match=message) as caught:
             call_command("replay_duels", "--scores", str(scores), "--duel-rate", "0.5", *bad)
         assert caught.value.returncode == 2

@@ -83,13 +83,17 @@ def eval_set_from_rows(name: str, rows: list[dict], models: list[str], *, priced
 def pool_select(rows: list[dict], spec: str, *, source: str) -> tuple[list[str], list[dict]]:
     """The pool that `spec` names ('all': every model the rows score and price; else comma-separated
     names) and the rows that score and price every model of it. ValueError saying why when a name
-    is not scored and priced in `source`, fewer than two models remain, or no row has them all."""
+    is not scored and priced in `source` or named twice, fewer than two models remain, or no row has
+    them all."""
     priced = sorted({m for row in rows for m in row["scores"] if m in (row.get("costs") or {})})
     if spec.strip().lower() == "all":
         pool = priced
     else:
         pool = [m.strip().lower() for m in spec.split(",") if m.strip()]
         unknown = [m for m in pool if m not in priced]
+        twice = sorted({m for m in pool if pool.count(m) > 1})
+        if twice:
+            raise ValueError(f"--pool names {', '.join(twice)} more than once")
         if unknown:
             raise ValueError(f"--pool: {', '.join(unknown)} not scored and priced in {source}; it has "
                              f"{', '.join(priced) or 'no prices (a pool needs costs per model)'}")

@@ -155,8 +155,8 @@ def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, select
     Each request is routed as the gateway routes it (`training.core.policy.choose` at
     `config.knob`), its duel decided by the shipped `DuelSelector` on P(first beats second), and its
     second model picked as the gateway picks it: `active` the model whose duel with the served one
-    SW is least sure of (`informative_opponent`), `uniform` the next one up in price
-    (`training.core.labels.duel_opponent`). A label is the battle of the two answers' scores (model
+    SW is least sure of (`informative_opponent`), `uniform` the next one up in price, or the next
+    one down for the most expensive model (`training.core.labels.duel_opponent`). A label is the battle of the two answers' scores (model
     a the more expensive)."""
     pool = list(traffic.models)
     store = _Labelled(shared, strong=pool[0], weak=pool[1], own_weight=config.own_weight)

@@ -85,7 +85,7 @@ class Command(BaseCommand):
         source_weights = parse_source_weights(opts["source_weight"])
         if bool(opts["pool"]) == bool(opts["strong"] or opts["weak"]) or (not opts["pool"] and not (
                 opts["strong"] and opts["weak"])):
-            raise CommandError("give --strong and --weak (a pair), or --pool (any number of models)", returncode=2)
+            raise CommandError("give --strong and --weak (a pair), or --pool (two or more models)", returncode=2)
         if opts["pool_rule"] != "threshold" and not opts["pool"]:
             raise CommandError("--pool-rule applies to a pool (--pool); a pair uses the threshold rule", returncode=2)
         try:

@@ -42,8 +42,10 @@ class Command(BaseCommand):
         parser.add_argument("--pool", metavar="all|M1,M2,...",
                             help="Replay a pool tenant instead of a pair: the file's models that it scores and "
                                  "prices ('all'), or these; scored by AIQ.")
-        parser.add_argument("--knob", type=float, default=0.5, help="The pool's routing threshold (with --pool).")
-        parser.add_argument("--target-aiq", type=float, default=0.84, help="The AIQ to reach (with --pool).")
+        parser.add_argument("--knob", type=float, default=None,
+                            help="The pool's routing threshold (with --pool; default 0.5).")
+        parser.add_argument("--target-aiq", type=float, default=None,
+                            help="The AIQ to reach (with --pool; default 0.84).")
         parser.add_argument("--duel-rate", type=float, required=True, help="The tenant's duel rate.")
         parser.add_argument("--selections", default="uniform,active",
                             help=f"Rules to compare ({', '.join(SELECTIONS)}); the first is the baseline of the "
@@ -83,7 +85,12 @@ class Command(BaseCommand):
             raise CommandError("--duel-rate must be in (0, 1] and --test-share in (0, 1)", returncode=2)
         if bool(opts["pool"]) == bool(opts["strong"] or opts["weak"]) or (
                 not opts["pool"] and not (opts["strong"] and opts["weak"])):
-            raise CommandError("give --strong and --weak (a pair), or --pool (any number of models)", returncode=2)
+            raise CommandError("give --strong and --weak (a pair), or --pool (two or more models)", returncode=2)
+        if not opts["pool"] and (opts["knob"] is not None or opts["target_aiq"] is not None):
+            raise CommandError("--knob and --target-aiq apply to a pool (--pool); a pair re-calibrates its threshold",
+                               returncode=2)
+        opts["knob"] = 0.5 if opts["knob"] is None else opts["knob"]
+        opts["target_aiq"] = 0.84 if opts["target_aiq"] is None else opts["target_aiq"]
         if not 0.0 <= opts["knob"] <= 1.0:
             raise CommandError("--knob must be in [0, 1]", returncode=2)
         selections = selections_parse(opts["selections"], option="--selections")
