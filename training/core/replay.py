@@ -115,12 +115,10 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
     def score() -> float:
         return evaluate_win_rates(store.win_rates(test.embeddings), test.strong_scores, test.weak_scores)["apgr"]
 
-    curve = [(0, score())]
     seen: list[float] = []
-    labels, next_score = 0, config.every
     outcomes = [duel_outcome(s, w) for s, w in zip(traffic.strong_scores, traffic.weak_scores)]
-    for start in range(0, len(traffic.rows), config.block):
-        rows = range(start, min(len(traffic.rows), start + config.block))
+
+    def pick(rows: range, room: int | None) -> list[int]:
         # uniform reads no win rate: its replay skips SW on the traffic
         win_rates = (store.win_rates(traffic.embeddings[rows.start:rows.stop]) if selection != "uniform"
                      else [None] * len(rows))
@@ -131,10 +129,25 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
                 seen.append(float(win_rate))
                 threshold = threshold_for_strong_share(np.array(seen), config.strong_share)
             chance = selector.probability(win_rate=win_rate, threshold=threshold, rate=config.rate)
-            if draws[row] < chance and (config.max_labels is None or labels + len(picked) < config.max_labels):
+            if draws[row] < chance and (room is None or len(picked) < room):
                 picked.append(row)
-        for row in picked:  # the block's labels arrive after it was routed
-            store.add(traffic.embeddings[row], outcomes[row])
+        return picked
+
+    return _blocks(len(traffic.rows), config, pick=pick, score=score,
+                   learn=lambda row: store.add(traffic.embeddings[row], outcomes[row]))
+
+
+def _blocks(n_rows: int, config: ReplayConfig, *, pick, learn, score) -> list:
+    """The loop both replays share: the requests in blocks of `config.block`; `pick(rows, room)`
+    gives the block's duels as it is routed (at most `room` more when `max_labels` caps them);
+    `learn(duel)` adds each one's label after the block; `score()` every `config.every` labels and
+    at the end. Returns [(labels, score)]."""
+    curve = [(0, score())]
+    labels, next_score = 0, config.every
+    for start in range(0, n_rows, config.block):
+        room = None if config.max_labels is None else config.max_labels - labels
+        for duel in pick(range(start, min(n_rows, start + config.block)), room):
+            learn(duel)  # the block's labels arrive after it was routed
             labels += 1
             if labels >= next_score:
                 curve.append((labels, score()))
@@ -149,15 +162,16 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
 def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: str, config: ReplayConfig,
                      seed: int) -> tuple[list[tuple[int, dict]], Counter]:
     """A pool tenant's duels replayed: the curve of (labels spent, {"aiq", "quality_at_third_cost"}
-    of SW on `test`) from the cold start on, and how many duels each pair of models got. `traffic` and `test` are priced pool sets (`EvalSet.priced`)
-    whose models are ordered most expensive first, with their embeddings.
+    of SW on `test`) from the cold start on, and how many duels each pair of models got. `traffic`
+    and `test` are priced pool sets (`EvalSet.priced`) whose models are ordered most expensive
+    first, with their embeddings.
 
     Each request is routed as the gateway routes it (`training.core.policy.choose` at
     `config.knob`), its duel decided by the shipped `DuelSelector` on P(first beats second), and its
     second model picked as the gateway picks it: `active` the model whose duel with the served one
     SW is least sure of (`informative_opponent`), `uniform` the next one up in price, or the next
-    one down for the most expensive model (`training.core.labels.duel_opponent`). A label is the battle of the two answers' scores (model
-    a the more expensive)."""
+    one down for the most expensive model (`training.core.labels.duel_opponent`). A label is the
+    battle of the two answers' scores (model a the more expensive)."""
     pool = list(traffic.models)
     store = _Labelled(shared, strong=pool[0], weak=pool[1], own_weight=config.own_weight)
     selector = DuelSelector(selection=selection)
@@ -169,17 +183,14 @@ def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, select
         result = pool_evaluate(store.ratings(test.embeddings, pool), test, baselines=baselines)
         return {"aiq": result["aiq"], "quality_at_third_cost": result["quality_at_third_cost"]}
 
-    curve = [(0, score())]
-    labels, next_score = 0, config.every
     pairs: Counter = Counter()
-    for start in range(0, len(traffic.rows), config.block):
-        rows = range(start, min(len(traffic.rows), start + config.block))
-        ratings = store.ratings(traffic.embeddings[rows.start:rows.stop], pool)
+
+    def pick(rows: range, room: int | None) -> list[tuple[int, int, int]]:
         picked = []
-        for row, row_ratings in zip(rows, ratings):
+        for row, row_ratings in zip(rows, store.ratings(traffic.embeddings[rows.start:rows.stop], pool)):
             choice = choose(row_ratings, config.knob)
             chance = selector.probability(win_rate=choice.win_rate, threshold=config.knob, rate=config.rate)
-            if not (draws[row] < chance and (config.max_labels is None or labels + len(picked) < config.max_labels)):
+            if not (draws[row] < chance and (room is None or len(picked) < room)):
                 continue
             served = pool[choice.index]
             other = None
@@ -188,19 +199,15 @@ def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, select
             other = other or duel_opponent(served_model=served, pool=pool)
             a, b = sorted((pool.index(served), pool.index(other)))  # model a: the more expensive
             picked.append((row, a, b))
-        for row, a, b in picked:  # the block's labels arrive after it was routed
-            store.add(traffic.embeddings[row], duel_outcome(quality[row, a], quality[row, b]),
-                      model_a=pool[a], model_b=pool[b])
-            pairs[pool[a], pool[b]] += 1
-            labels += 1
-            if labels >= next_score:
-                curve.append((labels, score()))
-                next_score += config.every
-        if config.max_labels is not None and labels >= config.max_labels:
-            break
-    if labels > curve[-1][0]:
-        curve.append((labels, score()))
-    return curve, pairs
+        return picked
+
+    def learn(duel: tuple[int, int, int]) -> None:
+        row, a, b = duel
+        store.add(traffic.embeddings[row], duel_outcome(quality[row, a], quality[row, b]),
+                  model_a=pool[a], model_b=pool[b])
+        pairs[pool[a], pool[b]] += 1
+
+    return _blocks(len(traffic.rows), config, pick=pick, learn=learn, score=score), pairs
 
 
 __all__ = ["ReplayConfig", "duel_outcome", "duel_replay", "pool_duel_replay"]
