@@ -20,8 +20,8 @@ its AIQ after 50 (knob 0.5) or 100 labels (0.55) is above uniform's after 200. M
 the second model (`informative_opponent`: +0.0038 ± 0.0008 with requests drawn at random, twelve
 seeds), the band adds +0.0022 ± 0.0007 on top. For a pair the band is level with uniform duels:
 GSM8K (twenty seeds) −0.006 ± 0.008, −0.000 ± 0.011, +0.001 ± 0.008 APGR after 50, 100 and 200
-labels; MMLU (ten seeds) +0.009 ± 0.013 after 100 labels, −0.011 ± 0.007 after 300, −0.019 ±
-0.017 after 900. No rule tried for a pair teaches measurably more per label than uniform duels:
+labels; MMLU (ten seeds) +0.017 ± 0.012 after 100 labels, −0.004 ± 0.004 after 300, −0.021 ±
+0.015 after 1,000. No rule tried for a pair teaches measurably more per label than uniform duels:
 softer bands (duel probability ∝ (1 − 2d)^k, d the quantile distance; worse the softer), a 10%
 uniform mix (worse), the highest win rates (level), the prompts farthest from every duelled one
 (commit 3298c3a: ahead on GSM8K, +0.018 ± 0.011 after 100 labels, behind on MMLU, −0.029 ± 0.013
