@@ -253,7 +253,7 @@ def label_curve(result: dict, router: str, metric: str = "apgr") -> list[tuple[i
     return [(int(p["duel_labels"]), float(p[metric])) for p in result["points"] if p["router"] == router]
 
 
-def apgr_at(curve: list[tuple[int, float]], labels: int) -> float | None:
+def value_at(curve: list[tuple[int, float]], labels: int) -> float | None:
     """The curve's value (APGR, AIQ) after `labels` labels, interpolated between retrains; None
     past the curve's end."""
     if not curve or labels > curve[-1][0]:
@@ -264,7 +264,7 @@ def apgr_at(curve: list[tuple[int, float]], labels: int) -> float | None:
 
 def labels_to_reach(curve: list[tuple[int, float]], target: float) -> int | None:
     """The label count of the first retrain at or above `target`; None if none got there."""
-    return next((labels for labels, apgr in curve if apgr >= target), None)
+    return next((labels for labels, value in curve if value >= target), None)
 
 
 def selection_comparison(results: list[dict], *, router: str, checkpoints, target: float,
@@ -279,7 +279,7 @@ def selection_comparison(results: list[dict], *, router: str, checkpoints, targe
         curves = [label_curve(run, router, metric) for run in runs]
         at = {}
         for n in checkpoints:
-            values = [v for v in (apgr_at(curve, n) for curve in curves) if v is not None]
+            values = [v for v in (value_at(curve, n) for curve in curves) if v is not None]
             at[str(n)] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "runs": len(values)}
                           if len(values) == len(curves) else None)
         out["selections"][rule] = {"runs": len(runs), "seeds": [run["config"]["seed"] for run in runs], "at": at,
@@ -303,7 +303,7 @@ def paired_differences(results: list[dict], *, router: str, checkpoints, baselin
             continue
         out[rule] = {}
         for n in checkpoints:
-            diffs = [a - b for a, b in ((apgr_at(curve, n), apgr_at(base.get(seed, []), n))
+            diffs = [a - b for a, b in ((value_at(curve, n), value_at(base.get(seed, []), n))
                                         for seed, curve in by_seed.items()) if a is not None and b is not None]
             sem = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else None
             out[rule][str(n)] = ({"mean": float(np.mean(diffs)), "sem": sem,

@@ -64,10 +64,16 @@ def test_replay_of_a_pool_scores_aiq_and_picks_each_duels_second_model(tmp_path,
             assert all(price_order.index(pair["model_b"]) - price_order.index(pair["model_a"]) == 1
                        for pair in run["pairs"])
     assert "active (2 seeds): AIQ after 2:" in capsys.readouterr().out
+    # at knob 0.9 cheaper models serve: uniform duels one with the next model up in price
+    call_command("replay_duels", "--scores", str(scores), "--pool", "all", "--duel-rate", "0.6", "--seeds", "0",
+                 "--selections", "uniform", "--every", "2", "--knob", "0.9", "--json", str(out))
+    pairs = {(pair["model_a"], pair["model_b"]) for run in json.loads(out.read_text())["runs"] for pair in run["pairs"]}
+    assert (WEAK, "small-model") in pairs and pairs <= {(STRONG, WEAK), (WEAK, "small-model")}
     for bad, message in ((["--pool", "all", "--strong", STRONG], "--pool"), (["--pool", f"{STRONG},gpt-9"], "gpt-9"),
                          (["--pool", "all", "--knob", "2"], "--knob"), ([], "--strong and --weak"),
                          (["--pool", f"{STRONG},{WEAK},{STRONG}"], "more than once"),
-                         (["--strong", STRONG, "--weak", WEAK, "--knob", "0.6"], "apply to a pool")):
+                         (["--strong", STRONG, "--weak", WEAK, "--knob", "0.6"], "apply to a pool"),
+                         (["--pool", "all", "--target-apgr", "0.6"], "applies to a pair")):
         with pytest.raises(CommandError, match=message) as caught:
             call_command("replay_duels", "--scores", str(scores), "--duel-rate", "0.5", *bad)
         assert caught.value.returncode == 2

@@ -28,7 +28,7 @@ def test_users_from_scores():
 
 
 def test_selection_comparison_reads_each_rule_at_equal_label_counts():
-    from routerhub.devtools.simulation import apgr_at, labels_to_reach, selection_comparison
+    from routerhub.devtools.simulation import labels_to_reach, selection_comparison, value_at
 
     def run(rule, seed, curve):
         return {"config": {"duel_selection": rule, "seed": seed},
@@ -39,7 +39,7 @@ def test_selection_comparison_reads_each_rule_at_equal_label_counts():
                run("active", 1, [(0, 0.52), (120, 0.58), (210, 0.66)]),
                run("uniform", 0, [(0, 0.50), (100, 0.54), (200, 0.58)]),
                run("uniform", 1, [(0, 0.52), (90, 0.55), (180, 0.57)])]
-    assert apgr_at([(0, 0.5), (100, 0.6)], 50) == pytest.approx(0.55) and apgr_at([(0, 0.5)], 10) is None
+    assert value_at([(0, 0.5), (100, 0.6)], 50) == pytest.approx(0.55) and value_at([(0, 0.5)], 10) is None
     assert labels_to_reach([(0, 0.5), (80, 0.61), (150, 0.7)], 0.6) == 80
     comparison = selection_comparison(results, router="sw", checkpoints=[100, 200], target=0.6)
     active, uniform = comparison["selections"]["active"], comparison["selections"]["uniform"]

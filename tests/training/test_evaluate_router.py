@@ -108,10 +108,13 @@ def test_evaluate_router_on_a_pool_gives_quality_against_cost(tmp_path):
 def test_evaluate_router_refuses_bad_pools_with_exit_2(tmp_path):
     with pytest.raises(CommandError) as caught:  # no prices in the file
         call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--pool", "all")
-    assert caught.value.returncode == 2 and "pool" in str(caught.value)
+    assert caught.value.returncode == 2 and "no prices" in str(caught.value)
     with pytest.raises(CommandError) as caught:
         call_command("evaluate_router", "--eval", pool_file(tmp_path, {S: 0.01, W: 0.001}), "--pool", f"{S},gpt-9")
     assert caught.value.returncode == 2 and "gpt-9" in str(caught.value)
+    with pytest.raises(CommandError) as caught:  # a model twice would be routed against itself
+        call_command("evaluate_router", "--eval", pool_file(tmp_path, {S: 0.01, W: 0.001}), "--pool", f"{S},{W},{S}")
+    assert caught.value.returncode == 2 and "more than once" in str(caught.value)
     with pytest.raises(CommandError) as caught:  # a pair and a pool at once
         call_command("evaluate_router", "--eval", str(FIXTURES / "scores_eval.jsonl"), "--pool", "all",
                      "--strong", S, "--weak", W)

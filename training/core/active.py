@@ -16,9 +16,11 @@ How it compares (`manage.py replay_duels`, training/core/replay.py: SW, the same
 part and draws for both rules, paired per seed; README, *Which requests to duel*). In a pool
 (RouterBench test, 11 models, twenty seeds) `active` teaches clearly more per label: +0.0065 ±
 0.0008 AIQ after 200 labels at knob 0.5 (ahead on 20 of 20 seeds), +0.0033 ± 0.0008 at knob 0.55;
-its AIQ after 50 (knob 0.5) or 100 labels (0.55) is above uniform's after 200. Most of that is
-the second model (`informative_opponent`: +0.0038 ± 0.0008 with requests drawn at random, twelve
-seeds), the band adds +0.0022 ± 0.0007 on top. For a pair the band is level with uniform duels:
+it matches uniform's AIQ after 200 labels with 50 labels (knob 0.5) or 100 (0.55). Most of that
+is the second model (a prototype harness, twelve seeds: `informative_opponent` with requests
+drawn at random +0.0038 ± 0.0008; the band adds +0.0022 ± 0.0007 on top). In a pool the band is
+centred on P(first beats second), the win rate the gateway logs, not on the comparison that
+decides the cheapest qualifying model. For a pair the band is level with uniform duels:
 GSM8K (twenty seeds) −0.006 ± 0.008, −0.000 ± 0.011, +0.001 ± 0.008 APGR after 50, 100 and 200
 labels; MMLU (ten seeds) +0.017 ± 0.012 after 100 labels, −0.004 ± 0.004 after 300, −0.021 ±
 0.015 after 1,000. No rule tried for a pair teaches measurably more per label than uniform duels:

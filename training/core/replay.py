@@ -11,9 +11,9 @@ the duel decided by the shipped `DuelSelector` (`training.core.active`, the gate
 and a seeded draw, and the block's labels (from the two models' scores) added to the tenant's
 battles after it, which SW reads with the shared battles at weight `own_weight` (as the serving
 index reads new preferences). After each `every` labels SW is scored on the test part. One
-selector serves the whole replay, while the gateway
-starts a fresh one at each new router version (uniform for its first 50 requests): the replay's
-window mixes win rates of successive label sets, as the gateway's does between two versions.
+selector serves the whole replay, while the gateway starts a fresh one at each new router version
+(uniform for its first 50 requests): the replay's window mixes win rates of successive label
+sets, as the gateway's does between two versions.
 
 `pool_duel_replay` does the same for a pool tenant: each request routed at the tenant's knob by
 the gateway's rule at a fixed knob (`ReplayConfig.knob`; a pool's knob is not re-calibrated), the
@@ -74,6 +74,8 @@ class _Labelled:
     def add(self, embedding: np.ndarray, outcome: float, *, model_a: str | None = None,
             model_b: str | None = None) -> None:
         """One label: `outcome` is model a's share of the win (default: the pair, a = strong)."""
+        if (model_a is None) != (model_b is None):
+            raise ValueError("give both model_a and model_b, or neither (the pair)")
         models = self.shared.models
         self.embeddings.append(embedding)
         self.pairs.append((models.index(model_a or self.strong), models.index(model_b or self.weak)))
@@ -171,7 +173,10 @@ def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, select
     second model picked as the gateway picks it: `active` the model whose duel with the served one
     SW is least sure of (`informative_opponent`), `uniform` the next one up in price, or the next
     one down for the most expensive model (`training.core.labels.duel_opponent`). A label is the
-    battle of the two answers' scores (model a the more expensive)."""
+    battle of the two answers' scores (model a the more expensive). One price order serves both
+    routing and duels here (the pool set's order: mean cost per row); the gateway routes by each
+    request's expected cost and duels by list price, which can order near-equal prices (e.g.
+    claude-v1 and claude-v2) differently."""
     pool = list(traffic.models)
     store = _Labelled(shared, strong=pool[0], weak=pool[1], own_weight=config.own_weight)
     selector = DuelSelector(selection=selection)

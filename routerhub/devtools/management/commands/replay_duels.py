@@ -6,10 +6,10 @@ seeds, paired.
 `training.core.replay` replays each seed's traffic part in memory (SW over the stored shared
 battles plus the labels so far; the gateway's own `DuelSelector`) and scores SW on the test part
 every few labels: APGR for a pair, AIQ for a pool (`--pool`: the score file's priced models,
-routed at `--knob`; the rule also picks each duel's second model). Every rule sees the same traffic, test part and draws for a seed, so each seed
-gives a paired difference against the first rule listed. The split is `simulate_traffic`'s
-(`--test-share`, seeded), so its figures and these are on the same prompts. Figures: README,
-*Which requests to duel*.
+routed at `--knob`; the rule also picks each duel's second model). Every rule sees the same
+traffic, test part and draws for a seed, so each seed gives a paired difference against the first
+rule listed. The split is `simulate_traffic`'s (`--test-share`, seeded), so its figures and these
+are on the same prompts. Figures: README, *Which requests to duel*.
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class Command(BaseCommand):
         parser.add_argument("--block", type=int, default=10,
                             help="Requests routed by the same labels (their labels arrive after the block).")
         parser.add_argument("--checkpoints", default="50,100,200")
-        parser.add_argument("--target-apgr", type=float, default=0.57)
+        parser.add_argument("--target-apgr", type=float, default=None, help="The APGR to reach (a pair; default 0.57).")
         parser.add_argument("--json", metavar="OUT")
         parser.add_argument("--plot", metavar="OUT.png")
 
@@ -89,6 +89,9 @@ class Command(BaseCommand):
         if not opts["pool"] and (opts["knob"] is not None or opts["target_aiq"] is not None):
             raise CommandError("--knob and --target-aiq apply to a pool (--pool); a pair re-calibrates its threshold",
                                returncode=2)
+        if opts["pool"] and opts["target_apgr"] is not None:
+            raise CommandError("--target-apgr applies to a pair; a pool's target is --target-aiq", returncode=2)
+        opts["target_apgr"] = 0.57 if opts["target_apgr"] is None else opts["target_apgr"]
         opts["knob"] = 0.5 if opts["knob"] is None else opts["knob"]
         opts["target_aiq"] = 0.84 if opts["target_aiq"] is None else opts["target_aiq"]
         if not 0.0 <= opts["knob"] <= 1.0:
