@@ -33,7 +33,8 @@ def test_runstack_serves_health_and_admin_and_stops_everything_on_sigterm(tmp_pa
         health = wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc, expect=200)
         assert health.json() == {"ok": True, "down": []}  # anonymous: up or down, no versions
         assert httpx.get(f"http://127.0.0.1:{port}/admin/login/").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{sim_port}/v1/models").status_code == 200
+        # the simulated upstream starts beside the web server, not before it: it may answer a moment later
+        assert wait_for_http(f"http://127.0.0.1:{sim_port}/v1/models", timeout=30, proc=proc).status_code == 200
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4  # gunicorn, worker, beat, simulated upstream (+ their workers)
 
