@@ -45,37 +45,38 @@ def score_file_arguments(parser, *, pair_required: bool = True) -> None:
 
 def score_file_load(opts) -> EvalSet:
     """The --scores file's rows for --strong and --weak; CommandError (exit 2) when it cannot be read."""
-    from django.core.management.base import CommandError
-
-    from training.core.datasets import UnknownFormat
     from training.core.evaluation import eval_set_load
 
-    if not Path(opts["scores"]).is_file():
-        raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
-    try:
-        return eval_set_load(opts["scores"], strong=opts["strong"], weak=opts["weak"])
-    except UnknownFormat as exc:
-        raise CommandError(str(exc), returncode=2) from None
+    return _score_file_read(opts, lambda path: eval_set_load(path, strong=opts["strong"], weak=opts["weak"]))
 
 
 def pool_set_load(opts) -> EvalSet:
     """The --scores file's rows for --pool, as a priced pool set whose models are ordered most
     expensive first (mean cost over the rows, as a tenant's pool is ordered by price); CommandError
     (exit 2) when it cannot be read or does not price the pool."""
+    from training.core.datasets import read_score_rows
+    from training.core.evaluation import eval_set_from_rows, pool_select
+
+    pool, rows = _score_file_read(opts, lambda path: pool_select(read_score_rows(path), opts["pool"], source=path))
+    mean_cost = np.mean([[float(row["costs"][m]) for m in pool] for row in rows], axis=0)
+    order = np.argsort(-mean_cost, kind="stable")
+    return eval_set_from_rows(Path(opts["scores"]).name, rows, [pool[i] for i in order], priced=True,
+                              path=opts["scores"])
+
+
+def _score_file_read(opts, read):
+    """`read(--scores)`, its refusals (no such file, an unknown format, a pool the file cannot
+    price) as CommandError (exit 2)."""
     from django.core.management.base import CommandError
 
-    from training.core.datasets import UnknownFormat, read_score_rows
-    from training.core.evaluation import eval_set_from_rows, pool_select
+    from training.core.datasets import UnknownFormat
 
     if not Path(opts["scores"]).is_file():
         raise CommandError(f"--scores: no file {opts['scores']}", returncode=2)
     try:
-        pool, rows = pool_select(read_score_rows(opts["scores"]), opts["pool"], source=opts["scores"])
+        return read(opts["scores"])
     except (UnknownFormat, ValueError) as exc:
         raise CommandError(str(exc), returncode=2) from None
-    priced = eval_set_from_rows(Path(opts["scores"]).name, rows, pool, priced=True, path=opts["scores"])
-    order = np.argsort(-priced.cost.mean(axis=0), kind="stable")
-    return eval_set_from_rows(priced.name, rows, [pool[i] for i in order], priced=True, path=opts["scores"])
 
 
 def selections_parse(text: str, *, option: str) -> list[str]:
@@ -331,13 +332,14 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    metric = comparison.get("metric", "apgr")
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=120)
     spare = iter(("tab:purple", "tab:orange", "tab:brown"))
     colors = {rule: {"active": "tab:green", "uniform": "tab:grey"}.get(rule) or next(spare)
               for rule in comparison["selections"]}
     for result in results:
         rule = result["config"]["duel_selection"]
-        curve = label_curve(result, comparison["router"], comparison.get("metric", "apgr"))
+        curve = label_curve(result, comparison["router"], metric)
         ax.plot(*zip(*curve), color=colors[rule], alpha=0.3, linewidth=1)
     for rule, row in comparison["selections"].items():
         points = [(int(n), v["mean"], v["std"]) for n, v in row["at"].items() if v]
@@ -345,14 +347,13 @@ def plot_selection_comparison(results: list[dict], comparison: dict, path: str) 
             xs, means, stds = zip(*points)
             ax.errorbar(xs, means, yerr=stds, color=colors[rule], marker="o", linewidth=2, capsize=3,
                         label=f"{rule} ({row['runs']} seeds)")
-    metric = comparison.get("metric", "apgr")
     randoms = [result["random"][metric] for result in results if metric in (result.get("random") or {})]
     if randoms:  # each seed's test part has its own: their mean
         ax.axhline(float(np.mean(randoms)), color="black", linestyle="--", linewidth=1,
                    label="random" if metric == "apgr" else "random mix")
     config = results[0]["config"]
     ax.set_xlabel("duel labels")
-    ax.set_ylabel(f"{comparison['router'].upper()} {comparison.get('metric', 'apgr').upper()} on the test part")
+    ax.set_ylabel(f"{comparison['router'].upper()} {metric.upper()} on the test part")
     pool = f"pool of {len(config['pool'])} at knob {config['knob']:g}, " if "pool" in config else ""
     ax.set_title(f"{config['scores'].rsplit('/', 1)[-1]}: {pool}duel rate {config['duel_rate']:g}, "
                  f"test n={config['test_n']}", fontsize=9)

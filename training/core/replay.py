@@ -114,8 +114,10 @@ def duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, selection: 
     selector = DuelSelector(selection=selection)
     draws = np.random.default_rng(seed).random(len(traffic.rows))  # the same draws for every rule
 
+    test_strong, test_weak = test.strong_scores, test.weak_scores  # each builds the score matrix: once
+
     def score() -> float:
-        return evaluate_win_rates(store.win_rates(test.embeddings), test.strong_scores, test.weak_scores)["apgr"]
+        return evaluate_win_rates(store.win_rates(test.embeddings), test_strong, test_weak)["apgr"]
 
     seen: list[float] = []
     outcomes = [duel_outcome(s, w) for s, w in zip(traffic.strong_scores, traffic.weak_scores)]
@@ -202,7 +204,7 @@ def pool_duel_replay(shared: Battles, traffic: EvalSet, test: EvalSet, *, select
             if selection == "active":
                 other = informative_opponent(served=served, ratings=dict(zip(pool, row_ratings)), pool=pool)
             other = other or duel_opponent(served_model=served, pool=pool)
-            a, b = sorted((pool.index(served), pool.index(other)))  # model a: the more expensive
+            a, b = sorted((choice.index, pool.index(other)))  # model a: the more expensive
             picked.append((row, a, b))
         return picked
 
