@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import HnswIndex
+
+from routerhub.embeddings.fields import VectorField
 
 
 class PreferencePrompt(models.Model):

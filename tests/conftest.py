@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from feedback.store import preferences_import
+from routerhub.embeddings.services import cache_writer
 from routerhub.gateway import routing
 from routerhub.tenants.services import api_key_create
 from tests.support.factories import TenantFactory
@@ -43,6 +44,14 @@ def sim(sim_upstream):
     httpx.post(root + "/_sim/stats/reset")
     yield sim_upstream
     httpx.post(root + "/_sim/config", json={"fail_models": [], "failure_rate": 0, "latency_ms": 0})
+
+
+@pytest.fixture
+def transactional_db(transactional_db):
+    """pytest-django's, and before it empties the tables, the embedding cache entries that requests
+    served in this process queued (`cache_writer`): none lands in the next test's tables."""
+    yield
+    cache_writer.flush()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
-from pgvector.django import VectorField
+
+from routerhub.embeddings.fields import VectorField
 
 
 class EmbeddingCacheEntry(models.Model):

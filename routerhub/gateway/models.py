@@ -2,7 +2,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from pgvector.django import VectorField
+
+from routerhub.embeddings.fields import VectorField
 
 
 class RoutedRequest(models.Model):

@@ -15,7 +15,6 @@ from decimal import Decimal
 
 import numpy as np
 
-from routerhub.embeddings.models import EmbeddingCacheEntry
 from routerhub.embeddings.services import query_embedding
 from routerhub.errors import ApiError
 from routerhub.gateway.registry import registry
@@ -80,7 +79,6 @@ class Decision:
     threshold: float | None = None
     reason: str = ""
     embedding: np.ndarray | None = None
-    cache_entry: EmbeddingCacheEntry | None = None  # a new embedding, stored with the request's log row
     routed_prompt: str = ""
     scores: dict = field(default_factory=dict)  # the router's rating of each candidate
     estimated_cost: Decimal | None = None  # the chosen model's expected cost (USD)
@@ -143,7 +141,7 @@ def route(*, target: RouteTarget, tenant: Tenant, routed_prompt: str,
         decision.reason = "one model left after the request's constraints: no routing"
         return decision
     try:
-        decision.embedding, decision.cache_entry = query_embedding(routed_prompt)
+        decision.embedding = query_embedding(routed_prompt)
     except Exception as exc:  # the embedder is down (e.g. the OpenAI backend): still answer
         logger.exception("embedding failed")
         decision.reason = f"embedding failed ({type(exc).__name__}): strong model"

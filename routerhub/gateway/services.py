@@ -2,8 +2,9 @@
 
 Every request after authentication becomes exactly one `RoutedRequest` row, written once when the
 outcome is known (after the upstream answered, failed, or the stream ended), so logging costs one
-transaction per request (the row, and the routed prompt's embedding for the cache when it is new)
-and nothing per streamed chunk.
+INSERT per request (a transaction with its duel when one is drawn) and nothing per streamed chunk.
+A newly embedded prompt reaches the embedding cache apart, in a batch
+(`routerhub.embeddings.services.cache_writer`).
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from django.db import connection, transaction
 
 from feedback.duels import duel_maybe_create
 from routerhub import metrics
-from routerhub.embeddings.services import embedding_cache_entry_store
 from routerhub.errors import ApiError, error_body
 from routerhub.gateway import limits
 from routerhub.gateway.capacity import upstream_slot_take
@@ -93,15 +93,17 @@ class GatewayCall:
             http_status=http_status, error=error, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             cost=endpoint_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
             upstream_latency_ms=upstream_ms)
-        with transaction.atomic():
-            if not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
-                with connection.cursor() as cursor:  # see settings: no WAL flush wait on the request path
-                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            if d is not None and d.cache_entry is not None:
-                embedding_cache_entry_store(d.cache_entry)
+        duel = status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0
+        if duel or not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
+            with transaction.atomic():  # the row and its duel commit together
+                if not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
+                    with connection.cursor() as cursor:  # see settings: no WAL flush wait on the request path
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                row.save(force_insert=True)
+                if duel:
+                    _duel_maybe_create(row)
+        else:  # the row alone: one statement, no BEGIN and COMMIT round trips
             row.save(force_insert=True)
-            if status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0:
-                _duel_maybe_create(row)
         self.logged = True
         if served is not None:
             limits.usage_record(self.tenant, completion_tokens=completion_tokens, cost=row.cost)

@@ -1,9 +1,15 @@
-"""The embedding cache (`routerhub.embeddings.services`): nothing is embedded twice."""
+"""The embedding cache (`routerhub.embeddings.services`): nothing is embedded twice; the request
+path's new entries are stored in batches, off the request."""
+import logging
+import time
+
 import numpy as np
 import pytest
 
 from routerhub.embeddings.models import EmbeddingCacheEntry
-from routerhub.embeddings.services import embedder_get, embeddings_for_texts
+from routerhub.embeddings.services import CacheWriter, embedder_get, embeddings_for_texts
+from routerhub.gateway.models import RoutedRequest
+from training.core.embeddings import text_sha256
 
 
 @pytest.mark.django_db
@@ -26,3 +32,56 @@ def test_nothing_is_embedded_twice():
     assert EmbeddingCacheEntry.objects.count() == 2
     np.testing.assert_allclose(second, first[[1, 0]], atol=1e-6)
     np.testing.assert_allclose(first[0], first[2])
+
+
+def _entry(text: str, dim: int = 384) -> EmbeddingCacheEntry:
+    vector = np.ones(dim, dtype=np.float32) / np.sqrt(dim)
+    return EmbeddingCacheEntry(backend="writer-test", text_sha256=text_sha256(text), embedding=vector)
+
+
+def test_a_routed_prompt_reaches_the_cache_after_its_request(gateway, mf_version):
+    """The request only queues its new embedding; the writer's thread stores it (no flush here)."""
+    prompt = "How many primes are there below 1000, and how would you count them by hand?"
+    raw = gateway.client.chat.completions.with_raw_response.create(
+        model="router", messages=[{"role": "user", "content": prompt}])
+    assert raw.http_response.status_code == 200
+    assert RoutedRequest.objects.filter(pk=raw.headers["x-routerhub-request-id"]).exists()
+    cached = EmbeddingCacheEntry.objects.filter(backend=embedder_get().name, text_sha256=text_sha256(prompt))
+    for _ in range(100):
+        if cached.exists():
+            break
+        time.sleep(0.05)
+    assert cached.exists()
+    stored = np.asarray(cached.get().embedding, dtype=np.float32)
+    row = RoutedRequest.objects.get(pk=raw.headers["x-routerhub-request-id"])
+    np.testing.assert_array_equal(stored, np.asarray(row.embedding, dtype=np.float32))  # the text form is exact
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_the_entry_is_stored_at_once():
+    writer = CacheWriter(period_s=3600)
+    writer.add(_entry("in a transaction"))
+    assert EmbeddingCacheEntry.objects.filter(text_sha256=text_sha256("in a transaction")).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_batch_is_logged_and_the_writer_goes_on(caplog):
+    writer = CacheWriter(period_s=3600)
+    writer.add(_entry("wrong size", dim=3))  # the column holds 384 dimensions: Postgres refuses the batch
+    with caplog.at_level(logging.ERROR):
+        assert writer.flush() == 0
+    assert "entries not stored" in caplog.text
+    writer.add(_entry("right size"))
+    assert writer.flush() == 1
+    assert list(EmbeddingCacheEntry.objects.filter(backend="writer-test").values_list("text_sha256", flat=True)) \
+        == [text_sha256("right size")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_its_bound_the_queue_drops_new_entries():
+    writer = CacheWriter(period_s=3600, max_queued=2)
+    for text in ("one", "two", "three"):
+        writer.add(_entry(text))
+    assert writer.dropped == 1
+    assert writer.flush() == 2
+    assert EmbeddingCacheEntry.objects.filter(backend="writer-test").count() == 2

@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from routerhub.embeddings.models import EmbeddingCacheEntry
+from routerhub.embeddings.services import cache_writer
 from routerhub.gateway.models import RoutedRequest
 from routerhub.tenants.services import api_key_create, api_key_revoke
 from tests.support.gateway import EASY, HARD
@@ -51,6 +52,7 @@ def test_routes_hard_prompt_to_strong_and_small_talk_to_weak(gateway, mf_version
     assert row.chosen_model == "strong-model" and not row.fallback
     assert row.embedding is not None and len(row.embedding) == 384
     assert row.routed_prompt == HARD[0]
+    cache_writer.flush()  # the cache is written in batches, off the request path
     assert EmbeddingCacheEntry.objects.filter(text_sha256=text_sha256(HARD[0])).exists()  # cached for training
     # cost from the endpoint's prices: 10 $/Mtok in, 30 $/Mtok out
     expected = (Decimal(10) * row.prompt_tokens + Decimal(30) * row.completion_tokens) / Decimal(1_000_000)
