@@ -34,5 +34,8 @@ win_rate = Histogram("routerhub_routing_win_rate", "Each routed request's win ra
                      ["tenant", "router"], buckets=tuple(i / 10 for i in range(1, 11)))
 fallbacks = Counter("routerhub_fallbacks", "Requests answered by the other model after the chosen one failed",
                     ["tenant", "model"])
+embedding_cache_lost = Counter("routerhub_embedding_cache_lost",
+                               "New embedding-cache entries not stored (queue full, or a batch the database refused)",
+                               ["reason"])
 upstream_errors = Counter("routerhub_upstream_errors", "Failed upstream calls (each attempt) by model and kind",
                           ["model", "kind"])

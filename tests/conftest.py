@@ -49,7 +49,9 @@ def sim(sim_upstream):
 @pytest.fixture
 def transactional_db(transactional_db):
     """pytest-django's, and before it empties the tables, the embedding cache entries that requests
-    served in this process queued (`cache_writer`): none lands in the next test's tables."""
+    served in this process queued (`cache_writer`): none lands in the next test's tables. (A test
+    marked `django_db(transaction=True)` does not come through here: one that routes requests in
+    this process without `live_server` flushes `cache_writer` itself.)"""
     yield
     cache_writer.flush()
 

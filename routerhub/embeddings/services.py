@@ -22,6 +22,7 @@ import numpy as np
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from routerhub import metrics
 from routerhub.embeddings.models import EmbeddingCacheEntry
 from training.core.embeddings import Embedder, MicroBatcher, MiniLMEmbedder, OpenAIEmbedder, text_sha256
 
@@ -122,39 +123,50 @@ def query_embedding(text: str) -> np.ndarray:
 
 def _cache_lookup(backend: str, sha: str) -> np.ndarray | None:
     """One cache row by its key (unique), as one plain statement: on the request path the ORM's
-    building of this query cost four times the CPU of the database's answer (0.45 against 0.11 ms
-    per lookup, `query_embedding` alone, 2026-12-04)."""
-    meta = EmbeddingCacheEntry._meta
-    column = {f.name: f.column for f in meta.concrete_fields}
+    building of this query cost four times the CPU of the database's answer (0.45-0.54 against
+    0.10-0.12 ms per lookup, 2026-12-04)."""
+    meta, quote = EmbeddingCacheEntry._meta, connection.ops.quote_name
+    column = {f.name: quote(f.column) for f in meta.concrete_fields}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column['embedding']} FROM {meta.db_table} "
+        cursor.execute(f"SELECT {column['embedding']} FROM {quote(meta.db_table)} "
                        f"WHERE {column['backend']} = %s AND {column['text_sha256']} = %s", [backend, sha])
         row = cursor.fetchone()
-    return None if row is None else np.array(row[0][1:-1].split(","), dtype=np.float32)
+    if row is None:
+        return None
+    value = row[0]  # pgvector's text form, as no vector adapter is registered on Django's connections
+    return np.array(value[1:-1].split(","), dtype=np.float32) if isinstance(value, str) else \
+        np.asarray(value, dtype=np.float32)
 
 
 class CacheWriter:
     """Stores the request path's new cache entries in batches, off the request path.
 
     A request that embeds a new prompt only queues its entry; one thread per process stores what
-    is queued every `period_s` in one statement, so the request's own database work is its log
-    row alone (one statement instead of a transaction of two inserts: 1.05 against 0.44-0.55 ms of
-    CPU per request, 2026-12-04). What a process that dies had queued (at most one period's
-    entries) is lost, and each such prompt is embedded again the next time it comes: the cache is
-    a cache. A caller inside a transaction (a command's, a test's) stores its entry in that
-    transaction at once, so it is rolled back with it. At most `max_queued` entries wait (the
-    database may be paused): beyond, new ones are dropped, and counted in the log.
+    is queued every `period_s`, up to `batch` entries per statement, so the request's own database
+    work is its log row alone (before, a transaction of the row and the entry: 1.05 ms of CPU
+    against 0.44-0.55 ms for the row alone, 2026-12-04). The cache is a cache: an entry that is
+    never stored only means its prompt is embedded again when it comes back (a thumb posted
+    within the period, say, embeds its prompt anew). Entries are lost when the process dies
+    (what it had queued), when the database refuses a batch (that batch; the writer then waits for
+    the next period instead of draining the queue into a database that is down), and when
+    `max_queued` are already waiting (new ones); each loss is logged and counted in
+    `routerhub_embedding_cache_lost_total`. A caller inside a transaction (a command's, a test's)
+    stores its entry in that transaction at once, so it is rolled back with it.
     """
 
     def __init__(self, *, period_s: float = 0.25, max_queued: int = 20_000, batch: int = 1000):
         self.period_s = period_s
         self.batch = batch
-        self._queue: queue.Queue[EmbeddingCacheEntry] = queue.Queue(maxsize=max_queued)
+        self.max_queued = max_queued
+        self.dropped = 0  # entries refused because the queue was full
+        self._fresh()
+        os.register_at_fork(after_in_child=self._fresh)  # a forked child starts empty, with its own thread
+
+    def _fresh(self) -> None:
+        self._queue: queue.Queue[EmbeddingCacheEntry] = queue.Queue(maxsize=self.max_queued)
         self._store_lock = threading.Lock()  # one batch at a time: flush() waits for the thread's
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
-        self.dropped = 0
 
     def add(self, entry: EmbeddingCacheEntry) -> None:
         if connection.in_atomic_block:
@@ -163,16 +175,19 @@ class CacheWriter:
         try:
             self._queue.put_nowait(entry)
         except queue.Full:
-            self.dropped += 1
-            if self.dropped % 1000 == 1:
-                logger.warning("embedding cache writer: %d entries dropped (the database is not keeping up)",
-                               self.dropped)
+            with self._start_lock:
+                self.dropped += 1
+                dropped = self.dropped
+            metrics.embedding_cache_lost.labels("queue_full").inc()
+            if dropped % 1000 == 1:
+                logger.warning("embedding cache writer: %d entries dropped (the database is not keeping up)", dropped)
             return
         self._thread_ensure()
 
     def flush(self) -> int:
-        """Store everything queued now, in this thread; the number stored. The writer's thread calls
-        it every period; exit and tests call it too."""
+        """Store what is queued now, in this thread, batch by batch; the number stored. Stops at the
+        first batch the database refuses (that batch is lost, the rest waits). The writer's thread
+        calls it every period; exit and tests call it too."""
         stored = 0
         with self._store_lock:
             while True:
@@ -186,27 +201,31 @@ class CacheWriter:
                     return stored
                 try:
                     _store(entries)
-                    stored += len(entries)
-                except Exception:  # the database is down or paused: these entries are lost, not the thread
+                except Exception:  # the database is down, paused, or refuses a value: not the thread's end
                     logger.exception("embedding cache writer: %d entries not stored", len(entries))
-                    close_old_connections()
+                    metrics.embedding_cache_lost.labels("refused").inc(len(entries))
+                    return stored
+                stored += len(entries)
 
     def _thread_ensure(self) -> None:
-        if self._pid == os.getpid() and self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._start_lock:
-            if self._pid != os.getpid() or self._thread is None:  # a forked child starts its own
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
+                    atexit.register(self.flush)
                 self._thread = threading.Thread(target=self._run, name="embedding-cache-writer", daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
 
     def _run(self) -> None:
         while True:
             time.sleep(self.period_s)
-            if not self._queue.empty():
+            try:
                 close_old_connections()  # this thread's connection: replaced when broken or past its age
-                self.flush()
+                if not self._queue.empty():
+                    self.flush()
+            except Exception:  # nothing ends the thread
+                logger.exception("embedding cache writer: flush failed")
 
 
 def _store(entries: list[EmbeddingCacheEntry]) -> None:

@@ -2,7 +2,8 @@
 
 Every request after authentication becomes exactly one `RoutedRequest` row, written once when the
 outcome is known (after the upstream answered, failed, or the stream ended), so logging costs one
-INSERT per request (a transaction with its duel when one is drawn) and nothing per streamed chunk.
+INSERT per request (in a transaction with its possible duel when the tenant has a duel rate, or
+when commits are asynchronous) and nothing per streamed chunk.
 A newly embedded prompt reaches the embedding cache apart, in a batch
 (`routerhub.embeddings.services.cache_writer`).
 """
@@ -102,7 +103,7 @@ class GatewayCall:
                 row.save(force_insert=True)
                 if duel:
                     _duel_maybe_create(row)
-        else:  # the row alone: one statement, no BEGIN and COMMIT round trips
+        else:  # the row alone: one statement, atomic by itself, no BEGIN and COMMIT round trips
             row.save(force_insert=True)
         self.logged = True
         if served is not None:

@@ -31,7 +31,7 @@ def test_the_load_generator_counts_refusals_and_reads_streams_to_their_end(gatew
     streamed = run_load(gateway.url, gateway.key, "router", [f"stream {i}" for i in range(4)], 2, True, rate=50)
     assert len(streamed["latencies"]) == 4 and streamed["failures"] == [] and len(set(streamed["ids"])) == 4
     rows = RoutedRequest.objects.filter(pk__in=streamed["ids"])
-    assert all(row.stream and row.status == RoutedRequest.Status.OK and row.answer for row in rows)
+    assert rows.count() == 4 and all(row.stream and row.status == RoutedRequest.Status.OK and row.answer for row in rows)
 
 
 def test_the_bench_refuses_half_a_gateway():

@@ -12,7 +12,8 @@ and whether every answered request left exactly one `RoutedRequest` row.
 By default it starts what it measures: the simulated upstream where the demo endpoints point
 (unless one already answers there) and gunicorn as `make run` serves it (workers x threads), for a
 `bench` tenant on the demo endpoints. `--gateway URL --key KEY` measures a running gateway instead.
-Every prompt is distinct (about 30 tokens), so no embedding comes from a cache.
+Every prompt is distinct (30-40 tokens, its request number included), so no embedding comes from a
+cache.
 """
 from __future__ import annotations
 
@@ -137,8 +138,9 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
 class _Connection:
     """One keep-alive HTTP/1.1 connection of the load generator, with the standard library's
     client: the generator shares the cores with what it measures, and `http.client` costs it a
-    third of httpx's CPU per request (0.7 against 2.2-2.6 ms at 100 req/s with 16-32 clients,
-    2026-12-04), so the gateway and the upstream get the difference."""
+    third of httpx's CPU per request (0.8-0.9 against 2.0-2.6 ms at 100 req/s with 16-32 clients,
+    2026-12-04), so the gateway and the upstream get the difference. A kept-alive connection the
+    server has closed meanwhile (gunicorn keeps an idle one 2 s) is reopened once, as httpx does."""
 
     def __init__(self, url: str, key: str):
         parts = urlsplit(url)
@@ -150,11 +152,18 @@ class _Connection:
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, str | None]:
         """The answer's status and request id, after reading it whole (a stream to its end)."""
-        if self._connection is None:
+        reused = self._connection is not None
+        if not reused:
             self._connection = self._make()
         payload = json.dumps(body).encode() if body is not None else None
-        self._connection.request(method, self._path + path, body=payload, headers=self._headers)
-        response = self._connection.getresponse()
+        try:
+            self._connection.request(method, self._path + path, body=payload, headers=self._headers)
+            response = self._connection.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            self.reset()  # the server closed the idle connection before reading this request
+            return self.request(method, path, body)
         response.read()
         return response.status, response.getheader("x-routerhub-request-id")
 
