@@ -58,6 +58,9 @@ class SimState:
         self.responses: dict[tuple[str, str], str] = {}  # (model, prompt sha256) -> text
         self.calls: dict[str, int] = {}
         self.failures: dict[str, int] = {}
+        # bumped by a stats reset: a call that arrived before it (still in its latency sleep) is not
+        # counted after it, so a slow call of one test never shows in the next test's counts
+        self.generation = 0
 
     def update(self, values: dict) -> None:
         with self.lock:
@@ -68,12 +71,15 @@ class SimState:
             if "seed" in values:
                 self.rng = random.Random(self.config.seed)
 
-    def should_fail(self, model: str) -> bool:
+    def should_fail(self, model: str, generation: int | None = None) -> bool:
+        """Whether this call fails; counted unless the stats were reset since it arrived (`generation`)."""
         with self.lock:
-            self.calls[model] = self.calls.get(model, 0) + 1
+            counted = generation is None or generation == self.generation
+            if counted:
+                self.calls[model] = self.calls.get(model, 0) + 1
             fail = model in self.config.fail_models or (
                 self.config.failure_rate > 0 and self.rng.random() < self.config.failure_rate)
-            if fail:
+            if fail and counted:
                 self.failures[model] = self.failures.get(model, 0) + 1
             return fail
 
@@ -221,6 +227,7 @@ class SimHandler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.calls.clear()
                 self.state.failures.clear()
+                self.state.generation += 1
             self._json(200, {"calls": {}, "failures": {}})
         elif self.path == "/_sim/responses":
             rows = body.get("responses") or []
@@ -237,10 +244,10 @@ class SimHandler(BaseHTTPRequestHandler):
             return self._error(400, "you must provide a model parameter", code="missing_model")
         if not isinstance(messages, list) or not messages:
             return self._error(400, "messages must be a non-empty list", code="invalid_messages")
-        config = self.state.config
+        config, generation = self.state.config, self.state.generation
         if config.latency_ms:
             time.sleep(config.latency_ms / 1000)
-        if self.state.should_fail(model):
+        if self.state.should_fail(model, generation):
             return self._error(config.fail_status, f"simulated upstream failure for {model}", "server_error",
                                "simulated_failure")
         question = None if legacy else _classifier_question(messages)

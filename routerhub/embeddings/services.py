@@ -146,11 +146,11 @@ class CacheWriter:
     work is its log row alone (before, a transaction of the row and the entry: 1.05 ms of CPU
     against 0.44-0.55 ms for the row alone, 2026-12-04). The cache is a cache: an entry that is
     never stored only means its prompt is embedded again when it comes back (a thumb posted
-    within the period, say, embeds its prompt anew). Entries are lost when the process dies
-    (what it had queued), when the database refuses a batch (that batch; the writer then waits for
-    the next period instead of draining the queue into a database that is down), and when
-    `max_queued` are already waiting (new ones); each loss is logged and counted in
-    `routerhub_embedding_cache_lost_total`. A caller inside a transaction (a command's, a test's)
+    within the period, say, embeds its prompt anew). A normal exit stores what is queued; a
+    killed process loses it without a trace. A batch the database refuses is lost (the writer then
+    waits for the next period instead of draining the queue into a database that is down), and so
+    are new entries while `max_queued` wait; these losses are logged and counted in
+    `routerhub_embedding_cache_lost_total` by reason. A caller inside a transaction (a command's, a test's)
     stores its entry in that transaction at once, so it is rolled back with it.
     """
 

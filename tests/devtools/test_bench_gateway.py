@@ -37,3 +37,13 @@ def test_the_load_generator_counts_refusals_and_reads_streams_to_their_end(gatew
 def test_the_bench_refuses_half_a_gateway():
     with pytest.raises(CommandError, match="go together"):
         call_command("bench_gateway", "--gateway", "http://127.0.0.1:9/v1")
+
+
+def test_the_bench_refuses_a_gateway_that_does_not_answer_or_a_wrong_key(gateway):
+    ModelEndpoint.objects.create(name=DEMO_ENDPOINTS[0][0], upstream_model="strong-model", base_url=gateway.sim)
+    with pytest.raises(CommandError, match="does not answer") as refused:
+        call_command("bench_gateway", "--gateway", "http://127.0.0.1:9/v1", "--key", "x", "--requests", "4")
+    assert refused.value.returncode == 2
+    with pytest.raises(CommandError, match="answered 401"):
+        call_command("bench_gateway", "--gateway", gateway.url, "--key", "not-a-key", "--requests", "4")
+    assert not RoutedRequest.objects.exists()

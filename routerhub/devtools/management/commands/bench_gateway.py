@@ -85,6 +85,8 @@ def run_load(url: str, key: str, model: str, prompts: list[str], concurrency: in
         try:
             try:
                 connection.request("GET", "/models")  # open this client's connection before timing starts
+            except (OSError, http.client.HTTPException):
+                connection.reset()  # this client's requests will fail, and be counted, below
             finally:
                 ready.wait()
             t0 = clock["t0"]
@@ -267,6 +269,8 @@ class Command(BaseCommand):
                           f"upstream latency {opts['upstream_latency_ms']:g} ms, {os.cpu_count()} cores, router "
                           f"{opts['router']}")
         self.stdout.write(_store_size())
+        _answers(url, key, "the gateway")
+        _answers(upstream, "unused", "the upstream")
         run_load(upstream, "unused", upstream_model, take(4 * c), c, stream)  # warm: connections, pools
         run_load(url, key, "router", take(4 * c), c, stream)  # warm: embedder and routers loaded, pools full
         results, sent_ids = {}, []
@@ -322,6 +326,20 @@ class Command(BaseCommand):
         if lost or failed:
             raise CommandError(f"{lost} lost rows; failures: "
                                + ", ".join(f"{name} {len(f)} ({sorted(set(f))})" for name, f in failed.items()))
+
+
+def _answers(url: str, key: str, what: str) -> None:
+    """CommandError (exit 2) unless `GET {url}/models` answers 200: no phase runs against nothing."""
+    connection = _Connection(url, key)
+    try:
+        status, _ = connection.request("GET", "/models")
+    except (OSError, http.client.HTTPException) as exc:
+        raise CommandError(f"{what} at {url} does not answer: {type(exc).__name__} {exc}", returncode=2) from exc
+    finally:
+        connection.reset()
+    if status != 200:
+        raise CommandError(f"GET {url}/models answered {status}" + (" (is --key a key of that gateway?)"
+                           if status == 401 else ""), returncode=2)
 
 
 def _tree_cpu_s(proc: subprocess.Popen | None) -> float:
