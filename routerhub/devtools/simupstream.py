@@ -71,10 +71,10 @@ class SimState:
             if "seed" in values:
                 self.rng = random.Random(self.config.seed)
 
-    def should_fail(self, model: str, generation: int | None = None) -> bool:
+    def should_fail(self, model: str, generation: int) -> bool:
         """Whether this call fails; counted unless the stats were reset since it arrived (`generation`)."""
         with self.lock:
-            counted = generation is None or generation == self.generation
+            counted = generation == self.generation
             if counted:
                 self.calls[model] = self.calls.get(model, 0) + 1
             fail = model in self.config.fail_models or (

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import openai
@@ -95,16 +96,16 @@ class GatewayCall:
             cost=endpoint_cost(served, prompt_tokens, completion_tokens), routing_latency_ms=self.routing_ms,
             upstream_latency_ms=upstream_ms)
         duel = status == Status.OK and d is not None and d.kind and self.tenant.duel_rate > 0
-        if duel or not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
-            with transaction.atomic():  # the row and its duel commit together
-                if not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT:
-                    with connection.cursor() as cursor:  # see settings: no WAL flush wait on the request path
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                row.save(force_insert=True)
-                if duel:
-                    _duel_maybe_create(row)
-        else:  # the row alone: one statement, atomic by itself, no BEGIN and COMMIT round trips
+        asynchronous = not settings.ROUTERHUB_LOG_SYNCHRONOUS_COMMIT
+        # a transaction only for the row and its duel, or for SET LOCAL; the row alone is one
+        # statement, atomic by itself, with no BEGIN and COMMIT round trips
+        with transaction.atomic() if duel or asynchronous else nullcontext():
+            if asynchronous:
+                with connection.cursor() as cursor:  # see settings: no WAL flush wait on the request path
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             row.save(force_insert=True)
+            if duel:
+                _duel_maybe_create(row)
         self.logged = True
         if served is not None:
             limits.usage_record(self.tenant, completion_tokens=completion_tokens, cost=row.cost)
