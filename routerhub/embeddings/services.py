@@ -47,7 +47,7 @@ def _embedder_from_settings() -> Embedder:
     if backend == "local":
         return MiniLMEmbedder(runtime=settings.ROUTERHUB_EMBEDDING_RUNTIME, quantize=settings.ROUTERHUB_EMBEDDING_INT8,
                               threads=settings.ROUTERHUB_EMBEDDING_THREADS, spin=settings.ROUTERHUB_EMBEDDING_SPIN,
-                              cache_dir=settings.ROUTERHUB_MODEL_CACHE_DIR)
+                              cache_dir=settings.ROUTERHUB_MODEL_CACHE_DIR, layers=settings.ROUTERHUB_EMBEDDING_LAYERS)
     if backend == "openai":
         return OpenAIEmbedder(model=settings.ROUTERHUB_OPENAI_EMBEDDING_MODEL, dim=settings.ROUTERHUB_EMBEDDING_DIM,
                               base_url=settings.ROUTERHUB_OPENAI_EMBEDDING_BASE_URL,

@@ -55,18 +55,23 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
     return tqdm(iterable, total=total, desc=desc, unit="batch")
 
 
+LAYERS = 6  # all-MiniLM-L6-v2's transformer layers
+
+
 class MiniLMEmbedder(Embedder):
     dim = 384
 
     def __init__(self, *, runtime: str = "onnx", quantize: bool = False, threads: int | None = None,
                  max_length: int = 256, truncate: str = "tail", cache_dir: str | os.PathLike | None = None,
-                 spin: bool = True):
+                 spin: bool = True, layers: int = LAYERS):
         if runtime not in ("onnx", "torch"):
             raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
         if truncate not in ("head", "tail"):
             raise ValueError("truncate must be 'head' (keep the start) or 'tail' (keep the end)")
         if quantize and runtime != "onnx":
             raise ValueError("int8 quantization needs the onnx runtime")
+        if not 1 <= layers <= LAYERS:
+            raise ValueError(f"layers must be 1 to {LAYERS} (the model's transformer layers)")
         self.runtime = runtime
         self.spin = spin
         self.quantize = quantize
@@ -77,7 +82,10 @@ class MiniLMEmbedder(Embedder):
         self.truncate = truncate
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "routerhub"
         # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
-        self.name = "all-minilm-l6-v2" + ("-int8pc" if quantize else "") + ("-tail" if truncate == "tail" else "")
+        # The first `layers` transformer layers only (then the same pooling): cheaper, a space of its own.
+        self.layers = layers
+        self.name = ("all-minilm-l6-v2" + (f"-L{layers}" if layers < LAYERS else "") + ("-int8pc" if quantize else "")
+                     + ("-tail" if truncate == "tail" else ""))
         self._lock = threading.Lock()
         self._tokenizer = None
         self._run = None
@@ -104,7 +112,7 @@ class MiniLMEmbedder(Embedder):
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        model = _PooledEncoder(BertModel.from_pretrained(str(model_dir))).eval()
+        model = _PooledEncoder(_bert_first_layers(BertModel.from_pretrained(str(model_dir)), self.layers)).eval()
 
         def run(ids, mask):
             with torch.inference_mode():
@@ -135,13 +143,13 @@ class MiniLMEmbedder(Embedder):
         weights = model_dir / "model.safetensors"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = self.cache_dir / f"minilm-l6-v2-{digest}.onnx"
+        fp32 = self.cache_dir / f"minilm-l6-v2-{digest}{f'-L{self.layers}' if self.layers < LAYERS else ''}.onnx"
         target = fp32.with_name(fp32.stem + "-int8pc.onnx") if self.quantize else fp32
         if target.exists():
             return target
         with _FileLock(self.cache_dir / ".export.lock"):
             if not fp32.exists():
-                _export_onnx(model_dir, fp32)
+                _export_onnx(model_dir, fp32, self.layers)
             if self.quantize and not target.exists():
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -210,11 +218,18 @@ def _PooledEncoder(bert):  # noqa: N802 - a factory that keeps torch out of impo
     return _pooled_encoder_class()(bert)
 
 
-def _export_onnx(model_dir: Path, target: Path) -> None:
+def _bert_first_layers(bert, layers: int):
+    """`bert` with its first `layers` transformer layers only."""
+    bert.encoder.layer = bert.encoder.layer[:layers]
+    bert.config.num_hidden_layers = layers
+    return bert
+
+
+def _export_onnx(model_dir: Path, target: Path, layers: int = LAYERS) -> None:
     import torch
     from transformers import BertModel
 
-    model = _PooledEncoder(BertModel.from_pretrained(str(model_dir))).eval()
+    model = _PooledEncoder(_bert_first_layers(BertModel.from_pretrained(str(model_dir)), layers)).eval()
     ids = torch.ones((1, 8), dtype=torch.int64)
     tmp = target.with_suffix(".tmp")
     torch.onnx.export(

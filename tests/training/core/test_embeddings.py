@@ -58,6 +58,32 @@ def test_unknown_runtime_is_refused():
         MiniLMEmbedder(runtime="tensorflow")
 
 
+@pytest.mark.parametrize("layers", [0, 7])
+def test_a_depth_outside_the_model_is_refused(layers):
+    with pytest.raises(ValueError, match="layers must be 1 to 6"):
+        MiniLMEmbedder(layers=layers)
+
+
+def test_the_first_layers_only_make_their_own_space_of_unit_vectors_that_keep_the_similarities(onnx_embedder,
+                                                                                           tmp_path):
+    """`layers=2`: the first two transformer layers, then the same pooling, exported to a file of its
+    own. Its vectors are another space (another cache name, not the full model's vectors), still
+    unit vectors where similar texts are close; int8 keeps a text's vector independent of its batch."""
+    shallow = MiniLMEmbedder(runtime="onnx", layers=2, cache_dir=tmp_path)
+    assert shallow.name == "all-minilm-l6-v2-L2-tail"
+    texts = ["How do I bake bread?", "What is a good bread recipe?", "Rust borrow checker"]
+    vectors = shallow.embed(texts)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    full = onnx_embedder.embed(texts)
+    assert ((vectors * full).sum(axis=1) < 0.99).all()  # not the full model's vectors
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [next(tmp_path.glob("*.onnx")).name]
+    assert next(tmp_path.glob("*.onnx")).name.endswith("-L2.onnx")
+    int8 = MiniLMEmbedder(runtime="onnx", quantize=True, layers=2, cache_dir=tmp_path)
+    assert int8.name == "all-minilm-l6-v2-L2-int8pc-tail"
+    np.testing.assert_array_equal(int8.embed(TEXTS, batch_size=4), np.vstack([int8.embed([t]) for t in TEXTS]))
+
+
 def test_micro_batcher_embeds_concurrent_texts_together_and_returns_each_its_row(onnx_embedder):
     import threading
 

@@ -46,6 +46,8 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="10000,100000", help="Synthetic battle counts for SW scoring.")
         parser.add_argument("--k", default="100,500,1000", help="SW neighbour counts to time.")
         parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
+        parser.add_argument("--layers", default="6", help="MiniLM depths to time (1-6, comma-separated; "
+                                                          "ROUTERHUB_EMBEDDING_LAYERS).")
         parser.add_argument("--data", metavar="DIR", help="../shared/data: adds SW quality vs k and MF training time.")
         parser.add_argument("--skip-embedding", action="store_true")
 
@@ -53,7 +55,7 @@ class Command(BaseCommand):
         repeat = opts["repeat"]
         self.stdout.write(f"bench_routing on {__import__('os').cpu_count()} cores, repeat={repeat}")
         if not opts["skip_embedding"]:
-            self._bench_embedding(opts["runtimes"].split(","), repeat)
+            self._bench_embedding(opts["runtimes"].split(","), _depths(opts["layers"]), repeat)
         ks = [int(k) for k in opts["k"].split(",")]
         for size in [int(s) for s in opts["sizes"].split(",")]:
             self._bench_sw(size, ks, repeat)
@@ -62,17 +64,18 @@ class Command(BaseCommand):
             self._bench_data(Path(opts["data"]), ks)
 
     # --- embedding
-    def _bench_embedding(self, runtimes: list[str], repeat: int) -> None:
+    def _bench_embedding(self, runtimes: list[str], depths: list[int], repeat: int) -> None:
         self.stdout.write("\n== single-query embedding (all-MiniLM-L6-v2)")
-        for runtime in runtimes:
+        for runtime, layers in ((runtime, layers) for runtime in runtimes for layers in depths):
             embedder = MiniLMEmbedder(runtime=runtime.split("-")[0], quantize=runtime.endswith("int8"),
-                                      threads=settings.ROUTERHUB_EMBEDDING_THREADS,
+                                      threads=settings.ROUTERHUB_EMBEDDING_THREADS, layers=layers,
                                       cache_dir=settings.ROUTERHUB_MODEL_CACHE_DIR)
             embedder.embed([SHORT])
             tokens = [len(embedder._tokenizer.encode(t).ids) for t in (SHORT, LONG)]
             short = timed(lambda embedder=embedder: embedder.embed([SHORT]), repeat)
             long = timed(lambda embedder=embedder: embedder.embed([LONG]), max(repeat // 4, 20))
-            self.stdout.write(f"{runtime:10s} {tokens[0]:3d} tokens: {percentiles(short)} | "
+            label = runtime + (f" L{layers}" if layers < 6 else "")
+            self.stdout.write(f"{label:13s} {tokens[0]:3d} tokens: {percentiles(short)} | "
                               f"{tokens[1]:3d} tokens: {percentiles(long)}")
 
     # --- SW over pgvector
@@ -190,3 +193,14 @@ class Command(BaseCommand):
                 ms = (time.perf_counter() - started) * 1000 / len(eval_set.rows)
                 self.stdout.write(f"SW serving path, k={k:5d}, {'with' if summaries else 'without':7s} cluster "
                                   f"summaries: APGR {apgr:.3f}, {ms:.2f} ms/query")
+
+
+def _depths(raw: str) -> list[int]:
+    """`--layers 6,2` as depths, or exit 2 with what is wrong."""
+    try:
+        depths = [int(k) for k in raw.split(",")]
+    except ValueError:
+        depths = []
+    if not depths or not all(1 <= k <= 6 for k in depths):
+        raise CommandError(f"--layers {raw!r}: comma-separated depths from 1 to 6", returncode=2)
+    return depths
