@@ -84,11 +84,16 @@ class MiniLMEmbedder(Embedder):
         # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
         # The first `layers` transformer layers only (then the same pooling): cheaper, a space of its own.
         self.layers = layers
-        self.name = ("all-minilm-l6-v2" + (f"-L{layers}" if layers < LAYERS else "") + ("-int8pc" if quantize else "")
+        self.name = ("all-minilm-l6-v2" + self._depth_tag + ("-int8pc" if quantize else "")
                      + ("-tail" if truncate == "tail" else ""))
         self._lock = threading.Lock()
         self._tokenizer = None
         self._run = None
+
+    @property
+    def _depth_tag(self) -> str:
+        """What names a shallower model apart, in its embedder name and its ONNX file ('' for all)."""
+        return f"-L{self.layers}" if self.layers < LAYERS else ""
 
     # --- loading (lazy, thread-safe, once per process)
     def _ensure_loaded(self) -> None:
@@ -143,7 +148,7 @@ class MiniLMEmbedder(Embedder):
         weights = model_dir / "model.safetensors"
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = self.cache_dir / f"minilm-l6-v2-{digest}{f'-L{self.layers}' if self.layers < LAYERS else ''}.onnx"
+        fp32 = self.cache_dir / f"minilm-l6-v2-{digest}{self._depth_tag}.onnx"
         target = fp32.with_name(fp32.stem + "-int8pc.onnx") if self.quantize else fp32
         if target.exists():
             return target

@@ -77,8 +77,8 @@ def test_the_first_layers_only_make_their_own_space_of_unit_vectors_that_keep_th
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     full = onnx_embedder.embed(texts)
     assert ((vectors * full).sum(axis=1) < 0.99).all()  # not the full model's vectors
-    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [next(tmp_path.glob("*.onnx")).name]
-    assert next(tmp_path.glob("*.onnx")).name.endswith("-L2.onnx")
+    files = list(tmp_path.glob("*.onnx"))
+    assert len(files) == 1 and files[0].name.endswith("-L2.onnx")
     int8 = MiniLMEmbedder(runtime="onnx", quantize=True, layers=2, cache_dir=tmp_path)
     assert int8.name == "all-minilm-l6-v2-L2-int8pc-tail"
     np.testing.assert_array_equal(int8.embed(TEXTS, batch_size=4), np.vstack([int8.embed([t]) for t in TEXTS]))

@@ -8,6 +8,7 @@ k on a dev set and MF training time on all of the shared training data.
 from __future__ import annotations
 
 import io
+import itertools
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from feedback.neighbors import BattleNeighborIndex
-from training.core.embeddings import MiniLMEmbedder
+from training.core.embeddings import LAYERS, MiniLMEmbedder
 from training.core.routers import MFRouter
 
 SHORT = "How do I compute the derivative of x squared times sine of x, step by step please?"
@@ -66,7 +67,7 @@ class Command(BaseCommand):
     # --- embedding
     def _bench_embedding(self, runtimes: list[str], depths: list[int], repeat: int) -> None:
         self.stdout.write("\n== single-query embedding (all-MiniLM-L6-v2)")
-        for runtime, layers in ((runtime, layers) for runtime in runtimes for layers in depths):
+        for runtime, layers in itertools.product(runtimes, depths):
             embedder = MiniLMEmbedder(runtime=runtime.split("-")[0], quantize=runtime.endswith("int8"),
                                       threads=settings.ROUTERHUB_EMBEDDING_THREADS, layers=layers,
                                       cache_dir=settings.ROUTERHUB_MODEL_CACHE_DIR)
@@ -74,7 +75,7 @@ class Command(BaseCommand):
             tokens = [len(embedder._tokenizer.encode(t).ids) for t in (SHORT, LONG)]
             short = timed(lambda embedder=embedder: embedder.embed([SHORT]), repeat)
             long = timed(lambda embedder=embedder: embedder.embed([LONG]), max(repeat // 4, 20))
-            label = runtime + (f" L{layers}" if layers < 6 else "")
+            label = runtime + (f" L{layers}" if layers < LAYERS else "")
             self.stdout.write(f"{label:13s} {tokens[0]:3d} tokens: {percentiles(short)} | "
                               f"{tokens[1]:3d} tokens: {percentiles(long)}")
 
@@ -201,6 +202,6 @@ def _depths(raw: str) -> list[int]:
         depths = [int(k) for k in raw.split(",")]
     except ValueError:
         depths = []
-    if not depths or not all(1 <= k <= 6 for k in depths):
-        raise CommandError(f"--layers {raw!r}: comma-separated depths from 1 to 6", returncode=2)
+    if not depths or not all(1 <= k <= LAYERS for k in depths):
+        raise CommandError(f"--layers {raw!r}: comma-separated depths from 1 to {LAYERS}", returncode=2)
     return depths
