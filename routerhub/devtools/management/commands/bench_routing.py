@@ -47,8 +47,8 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="10000,100000", help="Synthetic battle counts for SW scoring.")
         parser.add_argument("--k", default="100,500,1000", help="SW neighbour counts to time.")
         parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
-        parser.add_argument("--layers", default="6", help="MiniLM depths to time (1-6, comma-separated; "
-                                                          "ROUTERHUB_EMBEDDING_LAYERS).")
+        parser.add_argument("--layers", help="MiniLM depths to time (1-6, comma-separated; default the "
+                                             "configured one, ROUTERHUB_EMBEDDING_LAYERS).")
         parser.add_argument("--data", metavar="DIR", help="../shared/data: adds SW quality vs k and MF training time.")
         parser.add_argument("--skip-embedding", action="store_true")
 
@@ -56,7 +56,8 @@ class Command(BaseCommand):
         repeat = opts["repeat"]
         self.stdout.write(f"bench_routing on {__import__('os').cpu_count()} cores, repeat={repeat}")
         if not opts["skip_embedding"]:
-            self._bench_embedding(opts["runtimes"].split(","), _depths(opts["layers"]), repeat)
+            layers = opts["layers"] if opts["layers"] is not None else str(settings.ROUTERHUB_EMBEDDING_LAYERS)
+            self._bench_embedding(opts["runtimes"].split(","), _depths(layers), repeat)
         ks = [int(k) for k in opts["k"].split(",")]
         for size in [int(s) for s in opts["sizes"].split(",")]:
             self._bench_sw(size, ks, repeat)
