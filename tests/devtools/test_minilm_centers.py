@@ -38,6 +38,13 @@ def test_a_depth_without_a_centre_exits_2_and_writes_nothing(tmp_path, layers):
     assert refused.value.returncode == 2 and not (tmp_path / "centers.json").exists()
 
 
+def test_an_out_path_in_no_directory_exits_2():
+    with pytest.raises(CommandError, match="no such directory") as refused:
+        call_command("minilm_centers", str(FIXTURES / "battles.jsonl"), "--layers", "1",
+                     "--out", "/no/such/dir/centers.json")
+    assert refused.value.returncode == 2
+
+
 @pytest.mark.parametrize("path", ["/no/such/file.jsonl", str(FIXTURES / "not_a_format.txt")])
 def test_a_file_it_cannot_read_exits_2_and_writes_nothing(tmp_path, path):
     with pytest.raises(CommandError) as refused:

@@ -60,10 +60,10 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
 
 LAYERS = 6  # all-MiniLM-L6-v2's transformer layers
 # The mean vector of each shallower depth over a fixed corpus (`manage.py minilm_centers` makes the
-# file): a depth below 6 gives vectors that share one large common direction (mean pairwise cosine
-# 0.50 at 2 layers against 0.03 at 6), which squeezes the similarities SW weighs and the inputs MF
-# learns from; subtracting it and renormalizing (centring, as in Mu & Viswanath's "all-but-the-top")
-# spreads them again.
+# file): a depth below 6 gives vectors that share one large common direction (at 2 layers, mean
+# pairwise cosine 0.50 over the training prompts), which squeezes the similarities SW weighs and the
+# inputs MF learns from; subtracting it and renormalizing (centring, the first step of Mu &
+# Viswanath's "all-but-the-top") spreads them again (0.00).
 CENTERS_FILE = Path(__file__).with_name("minilm_centers.json")
 
 

@@ -36,6 +36,9 @@ class Command(BaseCommand):
         if not depths or not all(1 <= k < LAYERS for k in depths):
             raise CommandError(f"--layers {opts['layers']!r}: comma-separated depths from 1 to {LAYERS - 1}",
                                returncode=2)
+        out = Path(opts["out"])
+        if not out.parent.is_dir():
+            raise CommandError(f"--out {out}: no such directory", returncode=2)
         prompts: set[str] = set()
         for path in opts["files"]:
             try:
@@ -56,5 +59,5 @@ class Command(BaseCommand):
         document = {"about": "mean fp32 output of MiniLM's first k layers over distinct training prompts "
                              "(manage.py minilm_centers)",
                     "files": [Path(path).name for path in opts["files"]], "prompts": len(texts), "centers": centers}
-        Path(opts["out"]).write_text(json.dumps(document, indent=None) + "\n")
-        self.stdout.write(f"wrote {opts['out']}")
+        out.write_text(json.dumps(document) + "\n")
+        self.stdout.write(f"wrote {out}")
