@@ -252,10 +252,11 @@ ROUTERHUB_EMBEDDING_THREADS = int(os.environ.get("ROUTERHUB_EMBEDDING_THREADS", 
 # centred on the depth's shipped mean vector: 2 embeds a ~39-token prompt in 2.0 against 5.1 ms for
 # all 6, with MF's APGR higher on the dev sets and SW's about the same (README: The embedder's
 # depth). Each depth is a vector space of its own: a change retrains what serves (training.runs).
-ROUTERHUB_EMBEDDING_LAYERS = int(os.environ.get("ROUTERHUB_EMBEDDING_LAYERS", 2))
-if not 1 <= ROUTERHUB_EMBEDDING_LAYERS <= 6:
+ROUTERHUB_EMBEDDING_LAYERS = os.environ.get("ROUTERHUB_EMBEDDING_LAYERS") or "2"
+if not ROUTERHUB_EMBEDDING_LAYERS.strip().isdigit() or not 1 <= int(ROUTERHUB_EMBEDDING_LAYERS) <= 6:
     raise ImproperlyConfigured(f"ROUTERHUB_EMBEDDING_LAYERS={ROUTERHUB_EMBEDDING_LAYERS}: use 1 to 6 "
                                "(all-MiniLM-L6-v2's transformer layers)")
+ROUTERHUB_EMBEDDING_LAYERS = int(ROUTERHUB_EMBEDDING_LAYERS)
 # ONNX Runtime's idle threads spin for the next call (fastest alone) or sleep (better when many
 # requests share the cores).
 ROUTERHUB_EMBEDDING_SPIN = env_bool("ROUTERHUB_EMBEDDING_SPIN", True)

@@ -18,7 +18,7 @@ def test_bench_routing_times_each_depth_asked_and_refuses_one_the_model_has_not(
     call_command("bench_routing", "--sizes", "600", "--k", "50", "--repeat", "5", "--runtimes", "onnx-int8",
                  "--layers", "6,2")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("onnx-int8")]
-    assert [line.split()[:2] for line in lines] == [["onnx-int8", "22"], ["onnx-int8", "L2"]]
+    assert [line.split()[:2] for line in lines] == [["onnx-int8", "22"], ["onnx-int8", "L2c"]]
     for raw in ("7", "0,2", "two", ""):
         with pytest.raises(CommandError, match="--layers") as refused:
             call_command("bench_routing", "--layers", raw)

@@ -1,4 +1,5 @@
 """`manage.py minilm_centers`: the shallow depths' mean vectors that `MiniLMEmbedder` centres on."""
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from training.core.datasets import parse_file
 from training.core.embeddings import CENTERS_FILE, MiniLMEmbedder
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# made by `minilm_centers ../shared/data/train/* --out training/core/minilm_centers.json` (2026-12-04)
+SHIPPED_DIGEST = "d93dde82c11b945650e7b3bd7025e82278ce55a6e5fa627d6eac546a978b2cb4"
 
 
 def test_it_writes_the_mean_of_the_raw_vectors_of_the_files_distinct_prompts(tmp_path, settings):
@@ -23,7 +26,12 @@ def test_it_writes_the_mean_of_the_raw_vectors_of_the_files_distinct_prompts(tmp
     np.testing.assert_allclose(document["centers"]["1"], raw.mean(axis=0), atol=1e-6)
 
 
-def test_the_shipped_file_has_a_centre_for_every_shallower_depth():
+def test_the_shipped_file_has_a_centre_for_every_shallower_depth_and_is_the_one_measured():
+    """The centres are part of the default embedder's vector space: a changed file without a new
+    embedder name would leave every stored vector off by the difference."""
+    assert hashlib.sha256(CENTERS_FILE.read_bytes()).hexdigest() == SHIPPED_DIGEST, (
+        "minilm_centers.json changed: rename the embedder (MiniLMEmbedder.name) so stores re-embed, then update "
+        "SHIPPED_DIGEST")
     centers = json.loads(CENTERS_FILE.read_text())["centers"]
     assert sorted(centers, key=int) == ["1", "2", "3", "4", "5"]
     for vector in centers.values():

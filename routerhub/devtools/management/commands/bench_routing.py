@@ -54,10 +54,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         repeat = opts["repeat"]
+        layers = _depths(opts["layers"] if opts["layers"] is not None else str(settings.ROUTERHUB_EMBEDDING_LAYERS))
+        if "feedback_preferenceprompt" not in connection.introspection.table_names():
+            raise CommandError("the database has no RouterHub tables (SW is timed over pgvector there): run "
+                               "`python manage.py migrate` first", returncode=2)
         self.stdout.write(f"bench_routing on {__import__('os').cpu_count()} cores, repeat={repeat}")
         if not opts["skip_embedding"]:
-            layers = opts["layers"] if opts["layers"] is not None else str(settings.ROUTERHUB_EMBEDDING_LAYERS)
-            self._bench_embedding(opts["runtimes"].split(","), _depths(layers), repeat)
+            self._bench_embedding(opts["runtimes"].split(","), layers, repeat)
         ks = [int(k) for k in opts["k"].split(",")]
         for size in [int(s) for s in opts["sizes"].split(",")]:
             self._bench_sw(size, ks, repeat)
@@ -76,7 +79,8 @@ class Command(BaseCommand):
             tokens = [len(embedder._tokenizer.encode(t).ids) for t in (SHORT, LONG)]
             short = timed(lambda embedder=embedder: embedder.embed([SHORT]), repeat)
             long = timed(lambda embedder=embedder: embedder.embed([LONG]), max(repeat // 4, 20))
-            label = runtime + (f" L{layers}" if layers < LAYERS else "")
+            depth = f" L{layers}" + ("c" if embedder.center is not None else "")
+            label = runtime + (depth if layers < LAYERS else "")
             self.stdout.write(f"{label:13s} {tokens[0]:3d} tokens: {percentiles(short)} | "
                               f"{tokens[1]:3d} tokens: {percentiles(long)}")
 

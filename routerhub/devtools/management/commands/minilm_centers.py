@@ -1,10 +1,12 @@
-"""`python manage.py minilm_centers FILE...`: the mean vector of each shallower MiniLM depth over
-the distinct prompts of preference files, written to `training/core/minilm_centers.json`.
+"""`python manage.py minilm_centers FILE... --out OUT`: the mean vector of each shallower MiniLM
+depth over the distinct prompts of preference files, as `training/core/minilm_centers.json` holds
+them.
 
 `MiniLMEmbedder(layers=k)` with k < 6 subtracts that vector from its outputs and renormalizes
 (README: The embedder's depth). The shipped file was made from ../shared/data/train/* with the
-fp32 ONNX model; a depth's centre is part of its vector space, so changing the file changes the
-space (rename the embedder, or every stored vector of that depth is off by the difference).
+fp32 ONNX model (`--out` that file reproduces it exactly). A depth's centre is part of its vector
+space, so changing the file changes the space: rename the embedder (`MiniLMEmbedder.name`), or
+every stored vector of that depth is off by the difference; a test pins the file's digest.
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("files", nargs="+", metavar="FILE", help="Preference files (any format import_preferences reads).")
         parser.add_argument("--layers", default=",".join(str(k) for k in range(1, LAYERS)),
                             help=f"Depths to average (1 to {LAYERS - 1}, comma-separated).")
-        parser.add_argument("--out", default=str(CENTERS_FILE))
+        parser.add_argument("--out", required=True, metavar="FILE",
+                            help=f"Where to write (the shipped file is {CENTERS_FILE.relative_to(CENTERS_FILE.parents[2])}; "
+                                 "changing it changes the default embedder's vectors).")
 
     def handle(self, *args, **opts):
         try:
@@ -43,9 +47,7 @@ class Command(BaseCommand):
         for path in opts["files"]:
             try:
                 prompts.update(battle.prompt for battle in parse_file(path).battles)
-            except FileNotFoundError:
-                raise CommandError(f"{path}: no such file", returncode=2) from None
-            except UnknownFormat as exc:
+            except UnknownFormat as exc:  # a file that cannot be read or parsed, a missing one too
                 raise CommandError(str(exc), returncode=2) from None
         if not prompts:
             raise CommandError("no prompts in those files", returncode=2)
