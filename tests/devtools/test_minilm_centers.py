@@ -46,10 +46,12 @@ def test_a_depth_without_a_centre_exits_2_and_writes_nothing(tmp_path, layers):
     assert refused.value.returncode == 2 and not (tmp_path / "centers.json").exists()
 
 
-def test_an_out_path_in_no_directory_exits_2():
-    with pytest.raises(CommandError, match="no such directory") as refused:
+@pytest.mark.parametrize("out, says", [("/no/such/dir/centers.json", "no such directory"),
+                                       ("{tmp}", "a directory, not a file")])
+def test_an_out_path_it_cannot_write_exits_2_before_any_work(tmp_path, out, says):
+    with pytest.raises(CommandError, match=says) as refused:
         call_command("minilm_centers", str(FIXTURES / "battles.jsonl"), "--layers", "1",
-                     "--out", "/no/such/dir/centers.json")
+                     "--out", out.format(tmp=tmp_path))
     assert refused.value.returncode == 2
 
 
