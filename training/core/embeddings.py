@@ -105,12 +105,16 @@ class MiniLMEmbedder(Embedder):
         # a shallower depth's vectors are centred (its shipped mean subtracted, then renormalized)
         # unless `center=False` (what `minilm_centers` averages); the full model's are left as they are
         self.center = minilm_center(layers) if center and layers < LAYERS else None
-        self.name = ("all-minilm-l6-v2" + self._depth_tag + ("c" if self.center is not None else "")
-                     + ("-int8pc" if quantize else "")
-                     + ("-tail" if truncate == "tail" else ""))
+        self.name = ("all-minilm-l6-v2" + (f"-{self.depth_name}" if self.depth_name else "")
+                     + ("-int8pc" if quantize else "") + ("-tail" if truncate == "tail" else ""))
         self._lock = threading.Lock()
         self._tokenizer = None
         self._run = None
+
+    @property
+    def depth_name(self) -> str:
+        """The depth as the embedder's name says it: 'L2c' for two layers centred, '' for the whole model."""
+        return self._depth_tag.lstrip("-") + ("c" if self.center is not None else "")
 
     @property
     def _depth_tag(self) -> str:

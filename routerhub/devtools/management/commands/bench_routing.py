@@ -79,8 +79,7 @@ class Command(BaseCommand):
             tokens = [len(embedder._tokenizer.encode(t).ids) for t in (SHORT, LONG)]
             short = timed(lambda embedder=embedder: embedder.embed([SHORT]), repeat)
             long = timed(lambda embedder=embedder: embedder.embed([LONG]), max(repeat // 4, 20))
-            depth = f" L{layers}" + ("c" if embedder.center is not None else "")
-            label = runtime + (depth if layers < LAYERS else "")
+            label = f"{runtime} {embedder.depth_name}".strip()
             self.stdout.write(f"{label:13s} {tokens[0]:3d} tokens: {percentiles(short)} | "
                               f"{tokens[1]:3d} tokens: {percentiles(long)}")
 

@@ -41,9 +41,10 @@ class Command(BaseCommand):
             raise CommandError(f"--layers {opts['layers']!r}: comma-separated depths from 1 to {LAYERS - 1}",
                                returncode=2)
         out = Path(opts["out"])
-        if out.is_dir() or not out.parent.is_dir():
-            raise CommandError(f"--out {out}: " + ("a directory, not a file" if out.is_dir() else "no such directory"),
-                               returncode=2)
+        if out.is_dir():
+            raise CommandError(f"--out {out}: a directory, not a file", returncode=2)
+        if not out.parent.is_dir():
+            raise CommandError(f"--out {out}: no such directory", returncode=2)
         prompts: set[str] = set()
         for path in opts["files"]:
             try:
